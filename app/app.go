@@ -1,0 +1,225 @@
+// Package app wires the pieces into the processes main.go starts: web,
+// worker, or both in one.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"captionai/config"
+	"captionai/db"
+	"captionai/db/pgserver"
+	"captionai/handlers"
+	"captionai/inference"
+	"captionai/jobs"
+	"captionai/migrations"
+	"captionai/notify"
+	"captionai/static"
+	"captionai/storage"
+)
+
+// Roles says what a process does.
+type Roles struct {
+	Web    bool // serve HTTP and insert jobs
+	Worker bool // run caption jobs
+}
+
+// App is an opened process: database migrated, model loaded if it works
+// jobs. Run serves; Close releases everything.
+type App struct {
+	cfg   config.Config
+	roles Roles
+	log   *slog.Logger
+
+	pg    *pgserver.Server
+	Pool  *pgxpool.Pool
+	Store *db.Store
+	files storage.Store
+	model *inference.Model
+	river *jobs.Client
+	hub   *notify.Hub
+}
+
+// CheckModel reports, before anything starts, a missing ONNX Runtime
+// library or model directory in words that say what to do.
+func CheckModel(cfg config.Config) error {
+	if _, err := os.Stat(cfg.ORTLib); err != nil {
+		return fmt.Errorf("the ONNX Runtime library is missing at %s (ORT_LIB): run `go tool task ort` to fetch it, or set ORT_LIB to libonnxruntime.so", cfg.ORTLib)
+	}
+	for _, f := range []string{"config.json", "preprocessor_config.json", "tokenizer.json", "onnx/encoder_model.onnx"} {
+		if _, err := os.Stat(filepath.Join(cfg.ModelDir, f)); err != nil {
+			return fmt.Errorf("the model directory %s (MODEL_DIR) has no %s: point MODEL_DIR at a captioning model exported in the Optimum layout", cfg.ModelDir, f)
+		}
+	}
+	return nil
+}
+
+// Open connects to (or starts) Postgres, applies migrations and prepares the
+// roles. With no roles it only migrates.
+func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger) (a *App, err error) {
+	if roles.Worker {
+		if err := CheckModel(cfg); err != nil {
+			return nil, err
+		}
+	}
+	a = &App{cfg: cfg, roles: roles, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+
+	url := cfg.DatabaseURL
+	if url == "" {
+		log.Info("DATABASE_URL is unset: starting an embedded Postgres", "dir", filepath.Join(cfg.DataDir, "postgres"), "port", cfg.EmbeddedPGPort)
+		a.pg, err = pgserver.Start(ctx, pgserver.Options{DataDir: filepath.Join(cfg.DataDir, "postgres"), Port: cfg.EmbeddedPGPort, Log: log})
+		if err != nil {
+			return a, fmt.Errorf("embedded Postgres: %w", err)
+		}
+		url = a.pg.URL()
+	}
+	if a.Pool, err = db.Connect(ctx, url); err != nil {
+		return a, err
+	}
+	if err := migrations.Up(ctx, a.Pool, log); err != nil {
+		return a, err
+	}
+	a.Store = db.New(a.Pool)
+	if !roles.Web && !roles.Worker {
+		return a, nil
+	}
+	if a.files, err = storage.NewLocal(cfg.MediaDir); err != nil {
+		return a, err
+	}
+
+	if roles.Worker {
+		if err := inference.InitRuntime(cfg.ORTLib); err != nil {
+			return a, fmt.Errorf("loading ONNX Runtime from %s: %w", cfg.ORTLib, err)
+		}
+		start := time.Now()
+		a.model, err = inference.Open(inference.Options{Dir: cfg.ModelDir, Sessions: cfg.Workers, Threads: cfg.ThreadsPerJob})
+		if err != nil {
+			return a, fmt.Errorf("loading the model: %w", err)
+		}
+		log.Info("model loaded", "model", a.model.Name(), "sessions", cfg.Workers, "took", time.Since(start).Round(time.Millisecond))
+		a.river, err = jobs.NewWorker(a.Pool, jobs.WorkerConfig{
+			DB: a.Store, Files: a.files, Model: a.model, Sessions: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: log,
+		})
+	} else {
+		a.river, err = jobs.NewInserter(a.Pool, log)
+	}
+	if err != nil {
+		return a, err
+	}
+	if roles.Web {
+		a.hub = notify.NewHub()
+	}
+	return a, nil
+}
+
+// Handler builds the HTTP handler; done ends event streams on shutdown.
+func (a *App) Handler(done <-chan struct{}) http.Handler {
+	h := &handlers.Handler{
+		DB: a.Store, Files: a.files, Jobs: jobs.Enqueuer{Client: a.river}, Hub: a.hub, Static: static.FS,
+		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels, MaxFiles: a.cfg.MaxFiles},
+		Log:    a.log, Done: done,
+	}
+	if a.model != nil {
+		h.Ready = func() error { return nil } // the model loaded in Open
+	}
+	return h.Routes()
+}
+
+// Run works jobs and/or serves HTTP on ln until ctx ends, then shuts down
+// in order: stop taking requests, end event streams, let running jobs
+// finish (or return them to the queue).
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if a.roles.Worker {
+		if err := a.river.Start(runCtx); err != nil {
+			return fmt.Errorf("starting workers: %w", err)
+		}
+		a.log.Info("workers started", "queue", jobs.CaptionQueue, "concurrency", a.cfg.Workers)
+	}
+
+	var srv *http.Server
+	done := make(chan struct{})
+	if a.roles.Web {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.hub.Run(runCtx, a.Pool, a.log); err != nil && runCtx.Err() == nil {
+				errc <- fmt.Errorf("listening for events: %w", err)
+			}
+		}()
+		srv = &http.Server{Handler: a.Handler(done), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.log.Info("listening", "url", "http://"+ln.Addr().String())
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.log.Info("shutting down")
+
+	if srv != nil {
+		close(done)
+		sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := srv.Shutdown(sctx); err != nil {
+			a.log.Warn("http shutdown", "err", err)
+		}
+		scancel()
+	}
+	if a.roles.Worker {
+		// Running jobs get a while to finish; after that they are cancelled
+		// and River puts them back in the queue for another attempt.
+		sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := a.river.Stop(sctx); err != nil {
+			a.log.Warn("jobs still running at shutdown: cancelling them back to the queue", "err", err)
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			a.river.StopAndCancel(cctx)
+			ccancel()
+		}
+		scancel()
+	}
+	cancel()
+	wg.Wait()
+	return runErr
+}
+
+// Close releases the model, the pool and the embedded Postgres.
+func (a *App) Close() {
+	if a.model != nil {
+		a.model.Close()
+	}
+	if a.Pool != nil {
+		a.Pool.Close()
+	}
+	if a.pg != nil {
+		if err := a.pg.Stop(); err != nil {
+			a.log.Warn("stopping embedded Postgres", "err", err)
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package app_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts headless Debian chromium for one test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := os.Getenv("CHROMIUM")
+	if path == "" {
+		p, err := exec.LookPath("chromium")
+		if err != nil {
+			t.Fatal("browser tests need Debian's chromium: run `go tool task chromium` (or set CHROMIUM)")
+		}
+		path = p
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1200, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// screenshot keeps a picture of the page when SCREENSHOT_DIR is set.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("SCREENSHOT_DIR")
+	if dir == "" {
+		return
+	}
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 90)); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+}
+
+func writePhoto(t *testing.T, name string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, photo(t, 320, 240), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// With JS, the caption arrives over SSE and is swapped in without a reload.
+func TestBrowserUploadShowsCaptionLive(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	ctx := browser(t)
+	img := writePhoto(t, "street.jpg")
+
+	var marker, path, caption string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.WaitVisible(`#image`, chromedp.ByID),
+		// A page reload would lose this.
+		chromedp.Evaluate(`window.__noReload = "still here"`, nil),
+		chromedp.SetUploadFiles(`#image`, []string{img}, chromedp.ByID),
+		chromedp.Click(`form.upload button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#upload-results [data-status="captioned"]`, chromedp.ByQuery),
+		chromedp.Text(`#upload-results .caption`, &caption, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__noReload`, &marker),
+		chromedp.Evaluate(`location.pathname`, &path),
+	)
+	screenshot(t, ctx, "upload-live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if marker != "still here" || path != "/" {
+		t.Fatalf("the page reloaded (marker %q, path %q)", marker, path)
+	}
+	if strings.TrimSpace(caption) == "" {
+		t.Fatal("empty caption")
+	}
+
+	// The image page also streams: open it for a fresh upload.
+	img2 := writePhoto(t, "park.jpg")
+	var status string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.SetUploadFiles(`#image`, []string{img2}, chromedp.ByID),
+		chromedp.Click(`form.upload button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#upload-results .notice a`, chromedp.ByQuery),
+		chromedp.Click(`#upload-results .notice a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#caption.captioned`, chromedp.ByQuery),
+		chromedp.AttributeValue(`#status`, "data-status", &status, nil, chromedp.ByQuery),
+	)
+	screenshot(t, ctx, "image-page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != "captioned" {
+		t.Fatalf("status %q", status)
+	}
+}
+
+// With JS off, the form posts, redirects to the image page, and a refresh
+// shows the caption.
+func TestBrowserUploadWithoutJavaScript(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	ctx := browser(t)
+	img := writePhoto(t, "dog.jpg")
+
+	var path string
+	err := chromedp.Run(ctx,
+		emulation.SetScriptExecutionDisabled(true),
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.SetUploadFiles(`#image`, []string{img}, chromedp.ByID),
+		chromedp.Click(`form.upload button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#caption`, chromedp.ByID),
+		chromedp.Location(&path),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(path, s.URL+"/images/") {
+		t.Fatalf("after upload at %q, want the image page", path)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var status string
+		if err := chromedp.Run(ctx,
+			chromedp.Reload(),
+			chromedp.WaitVisible(`#caption`, chromedp.ByID),
+			chromedp.AttributeValue(`#status`, "data-status", &status, nil, chromedp.ByID),
+		); err != nil {
+			t.Fatal(err)
+		}
+		if status == "captioned" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no caption after refreshing for 30s")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	screenshot(t, ctx, "nojs-image-page")
+}

@@ -1,0 +1,244 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Image statuses.
+const (
+	StatusQueued     = "queued"
+	StatusCaptioning = "captioning"
+	StatusCaptioned  = "captioned"
+	StatusFailed     = "failed"
+)
+
+// Image is one uploaded picture and what became of it.
+type Image struct {
+	ID           uuid.UUID
+	BatchID      uuid.UUID
+	Status       string
+	StorageKey   string
+	ContentType  string
+	OriginalName string
+	SizeBytes    int64
+	Width        int
+	Height       int
+	JobID        *int64
+	Caption      string
+	Model        string
+	Error        string
+	EncodeMS     float64
+	DecodeMS     float64
+	TotalMS      float64
+	CreatedAt    time.Time
+	CaptionedAt  *time.Time
+}
+
+// Finished reports whether the image will change no more.
+func (i Image) Finished() bool {
+	return i.Status == StatusCaptioned || i.Status == StatusFailed
+}
+
+const imageColumns = `id, batch_id, status, storage_key, content_type, original_name,
+	size_bytes, width, height, job_id, coalesce(caption, ''), coalesce(model, ''), coalesce(error, ''),
+	coalesce(encode_ms, 0), coalesce(decode_ms, 0), coalesce(total_ms, 0), created_at, captioned_at`
+
+func scanImage(row pgx.Row) (Image, error) {
+	var i Image
+	err := row.Scan(&i.ID, &i.BatchID, &i.Status, &i.StorageKey, &i.ContentType, &i.OriginalName,
+		&i.SizeBytes, &i.Width, &i.Height, &i.JobID, &i.Caption, &i.Model, &i.Error,
+		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt)
+	return i, err
+}
+
+func collectImages(rows pgx.Rows) ([]Image, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Image, error) { return scanImage(r) })
+}
+
+// insertImageTx inserts a queued image inside tx; the caller inserts its job
+// in the same transaction.
+func insertImageTx(ctx context.Context, tx pgx.Tx, img Image) error {
+	_, err := tx.Exec(ctx, `INSERT INTO images
+		(id, batch_id, status, storage_key, content_type, original_name, size_bytes, width, height, job_id)
+		VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9)`,
+		img.ID, img.BatchID, img.StorageKey, img.ContentType, img.OriginalName,
+		img.SizeBytes, img.Width, img.Height, img.JobID)
+	if err != nil {
+		return fmt.Errorf("inserting image %s: %w", img.ID, err)
+	}
+	return nil
+}
+
+// Image returns one image.
+func (s *Store) Image(ctx context.Context, id uuid.UUID) (Image, error) {
+	img, err := scanImage(s.pool.QueryRow(ctx, `SELECT `+imageColumns+` FROM images WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Image{}, ErrNotFound
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("loading image %s: %w", id, err)
+	}
+	return img, nil
+}
+
+// Batch returns the images of one upload, in upload order.
+func (s *Store) Batch(ctx context.Context, batchID uuid.UUID) ([]Image, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+` FROM images WHERE batch_id = $1 ORDER BY created_at, original_name`, batchID)
+	if err != nil {
+		return nil, fmt.Errorf("loading batch %s: %w", batchID, err)
+	}
+	imgs, err := collectImages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("loading batch %s: %w", batchID, err)
+	}
+	return imgs, nil
+}
+
+// Recent returns up to limit images created before the given time, newest
+// first; a zero before means from the newest.
+func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Image, error) {
+	if before.IsZero() {
+		before = time.Now().Add(time.Hour)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+` FROM images
+		WHERE created_at < $1 ORDER BY created_at DESC LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing recent images: %w", err)
+	}
+	imgs, err := collectImages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("listing recent images: %w", err)
+	}
+	return imgs, nil
+}
+
+func notify(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, id uuid.UUID) error {
+	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, EventsChannel, id.String())
+	return err
+}
+
+// StartCaptioning marks the image as being captioned and returns it. It
+// returns ErrNotFound when there is nothing left to caption: the image was
+// deleted, or an earlier run already captioned it.
+func (s *Store) StartCaptioning(ctx context.Context, id uuid.UUID) (Image, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Image{}, fmt.Errorf("marking %s captioning: %w", id, err)
+	}
+	defer tx.Rollback(ctx)
+	img, err := scanImage(tx.QueryRow(ctx, `UPDATE images SET status = 'captioning', error = NULL
+		WHERE id = $1 AND status <> 'captioned' RETURNING `+imageColumns, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Image{}, ErrNotFound
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("marking %s captioning: %w", id, err)
+	}
+	if err := notify(ctx, tx, id); err != nil {
+		return Image{}, fmt.Errorf("marking %s captioning: %w", id, err)
+	}
+	return img, tx.Commit(ctx)
+}
+
+// Caption is what a worker learned about an image.
+type Caption struct {
+	Text     string
+	Model    string
+	EncodeMS float64
+	DecodeMS float64
+	TotalMS  float64
+}
+
+// MarkCaptionedTx stores the caption and notifies listeners; tx also
+// completes the River job, so both happen or neither.
+func MarkCaptionedTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Caption) error {
+	_, err := tx.Exec(ctx, `UPDATE images SET status = 'captioned', caption = $2, model = $3,
+		encode_ms = $4, decode_ms = $5, total_ms = $6, error = NULL, captioned_at = now()
+		WHERE id = $1`, id, c.Text, c.Model, c.EncodeMS, c.DecodeMS, c.TotalMS)
+	if err != nil {
+		return fmt.Errorf("storing caption of %s: %w", id, err)
+	}
+	if err := notify(ctx, tx, id); err != nil {
+		return fmt.Errorf("storing caption of %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkFailed records why an image cannot be captioned.
+func (s *Store) MarkFailed(ctx context.Context, id uuid.UUID, reason string) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("marking %s failed: %w", id, err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed', error = $2 WHERE id = $1 AND status <> 'captioned'`, id, reason); err != nil {
+		return fmt.Errorf("marking %s failed: %w", id, err)
+	}
+	if err := notify(ctx, tx, id); err != nil {
+		return fmt.Errorf("marking %s failed: %w", id, err)
+	}
+	return tx.Commit(ctx)
+}
+
+// FailOrphaned marks failed the unfinished images whose River job has ended
+// without captioning them (discarded after its last attempt, cancelled, or
+// deleted), so that no image waits forever. It returns how many it changed.
+func (s *Store) FailOrphaned(ctx context.Context) (int, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE images i
+		SET status = 'failed', error = coalesce(i.error, 'Captioning gave up after repeated failures.')
+		WHERE i.status IN ('queued', 'captioning')
+		  AND i.created_at < now() - interval '10 seconds'
+		  AND NOT EXISTS (SELECT 1 FROM river_job j
+		                  WHERE j.id = i.job_id AND j.state NOT IN ('discarded', 'cancelled', 'completed'))
+		RETURNING i.id`)
+	if err != nil {
+		return 0, fmt.Errorf("failing orphaned images: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return 0, fmt.Errorf("failing orphaned images: %w", err)
+	}
+	for _, id := range ids {
+		if err := notify(ctx, s.pool, id); err != nil {
+			return len(ids), fmt.Errorf("failing orphaned images: %w", err)
+		}
+	}
+	return len(ids), nil
+}
+
+// EnqueueFunc inserts the caption job of one image inside tx and returns the
+// job's id.
+type EnqueueFunc func(ctx context.Context, tx pgx.Tx, imageID uuid.UUID) (int64, error)
+
+// CreateImages inserts the images and their jobs in one transaction: either
+// every image is queued with its job, or nothing is.
+func (s *Store) CreateImages(ctx context.Context, imgs []Image, enqueue EnqueueFunc) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("creating images: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	for i := range imgs {
+		jobID, err := enqueue(ctx, tx, imgs[i].ID)
+		if err != nil {
+			return fmt.Errorf("queueing caption job for %s: %w", imgs[i].ID, err)
+		}
+		imgs[i].JobID = &jobID
+		if err := insertImageTx(ctx, tx, imgs[i]); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("creating images: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"captionai/db"
+	"captionai/testutil"
+)
+
+func newImage(batch uuid.UUID) db.Image {
+	id := uuid.New()
+	return db.Image{ID: id, BatchID: batch, StorageKey: "images/" + id.String() + ".jpg",
+		ContentType: "image/jpeg", OriginalName: "a.jpg", SizeBytes: 10, Width: 2, Height: 2}
+}
+
+// A failed job insert must leave no image row behind.
+func TestCreateImagesIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	pool, _ := testutil.NewDB(t)
+	s := db.New(pool)
+	ctx := context.Background()
+	batch := uuid.New()
+	imgs := []db.Image{newImage(batch), newImage(batch)}
+	calls := 0
+	err := s.CreateImages(ctx, imgs, func(ctx context.Context, tx pgx.Tx, id uuid.UUID) (int64, error) {
+		calls++
+		if calls == 2 {
+			return 0, errors.New("queue unavailable")
+		}
+		return int64(calls), nil
+	})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	got, err := s.Batch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("%d rows left after a failed transaction", len(got))
+	}
+
+	if err := s.CreateImages(ctx, imgs, func(context.Context, pgx.Tx, uuid.UUID) (int64, error) { return 7, nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Batch(ctx, batch)
+	if len(got) != 2 || got[0].Status != db.StatusQueued || *got[0].JobID != 7 {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+// An image whose job is gone, or ended without captioning it, is failed so
+// it never shows "captioning" forever; one with a live job is left alone.
+func TestFailOrphaned(t *testing.T) {
+	t.Parallel()
+	pool, _ := testutil.NewDB(t)
+	s := db.New(pool)
+	ctx := context.Background()
+	batch := uuid.New()
+	orphan, live := newImage(batch), newImage(batch)
+	if err := s.CreateImages(ctx, []db.Image{orphan, live}, func(ctx context.Context, tx pgx.Tx, id uuid.UUID) (int64, error) {
+		var jobID int64
+		state := "discarded"
+		if id == live.ID {
+			state = "running"
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, state, priority, finalized_at)
+			VALUES ('{}', 'caption', 5, 'caption', $1::river_job_state, 1, CASE WHEN $1::text = 'discarded' THEN now() END) RETURNING id`, state).Scan(&jobID)
+		return jobID, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE images SET status = 'captioning', created_at = now() - interval '1 minute'`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.FailOrphaned(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("FailOrphaned = %d, %v; want 1", n, err)
+	}
+	o, _ := s.Image(ctx, orphan.ID)
+	l, _ := s.Image(ctx, live.ID)
+	if o.Status != db.StatusFailed || o.Error == "" || l.Status != db.StatusCaptioning {
+		t.Fatalf("orphan %s (%q), live %s", o.Status, o.Error, l.Status)
+	}
+}

@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/google/uuid"
+
+	"captionai/db"
+	"captionai/views"
+)
+
+func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// wantsJSON is true for ?format=json or an Accept header that prefers JSON.
+func wantsJSON(r *http.Request) bool {
+	if r.URL.Query().Get("format") == "json" {
+		return true
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		h.Log.Error("rendering", "path", r.URL.Path, "err", err)
+	}
+}
+
+func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		h.Log.Error("writing json", "err", err)
+	}
+}
+
+// fail answers with an error page, fragment or JSON, as the client prefers.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	switch {
+	case wantsJSON(r):
+		h.writeJSON(w, status, map[string]string{"error": message})
+	case isHTMX(r):
+		h.render(w, r, status, views.UploadErrors(views.UploadForm{Message: message}))
+	default:
+		h.render(w, r, status, views.ErrorPage(status, title, message))
+	}
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, http.StatusNotFound, "Not found", "There is nothing at this address. The link may be mistyped, or the image was removed.")
+}
+
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	h.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	h.fail(w, r, http.StatusInternalServerError, "Something went wrong",
+		"The server could not finish this request. Nothing you sent was lost; please try again in a moment.")
+}
+
+// loadImage parses the {id} and loads the image, answering 404 itself.
+func (h *Handler) loadImage(w http.ResponseWriter, r *http.Request) (db.Image, bool) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		h.notFound(w, r)
+		return db.Image{}, false
+	}
+	img, err := h.DB.Image(r.Context(), id)
+	if errors.Is(err, db.ErrNotFound) {
+		h.notFound(w, r)
+		return db.Image{}, false
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return db.Image{}, false
+	}
+	return img, true
+}
+
+func toView(img db.Image) views.Image {
+	return views.Image{
+		ID: img.ID.String(), Name: img.OriginalName, Status: img.Status,
+		Caption: img.Caption, Model: img.Model, Error: img.Error,
+		Width: img.Width, Height: img.Height, SizeBytes: img.SizeBytes,
+		EncodeMS: img.EncodeMS, DecodeMS: img.DecodeMS, TotalMS: img.TotalMS,
+		CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
+	}
+}
+
+func toViews(imgs []db.Image) []views.Image {
+	out := make([]views.Image, len(imgs))
+	for i, img := range imgs {
+		out[i] = toView(img)
+	}
+	return out
+}

@@ -1,0 +1,79 @@
+package jobs
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"captionai/db"
+	"captionai/storage"
+)
+
+// Client is the River client type the app uses.
+type Client = river.Client[pgx.Tx]
+
+// NewInserter returns a client that only inserts jobs, for web processes.
+func NewInserter(pool *pgxpool.Pool, log *slog.Logger) (*Client, error) {
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger:        log,
+		FetchCooldown: fetchCooldown, // also paces insert notifications
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river: %w", err)
+	}
+	return c, nil
+}
+
+// WorkerConfig is what a worker process needs.
+type WorkerConfig struct {
+	DB         *db.Store
+	Files      storage.Store
+	Model      Captioner
+	Sessions   int // caption jobs at once: one per ONNX session
+	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay running before River takes it
+	// from a worker presumed dead; zero means JobTimeout plus 30s.
+	RescueAfter time.Duration
+	Log         *slog.Logger
+}
+
+// fetchCooldown is short so that a job inserted right after another is
+// still announced by NOTIFY and picked up at once, not at the next poll.
+const fetchCooldown = 5 * time.Millisecond
+
+// NewWorker returns a client that inserts and works jobs.
+func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, Timeout: c.JobTimeout})
+	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})
+
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger: c.Log,
+		Queues: map[string]river.QueueConfig{
+			CaptionQueue:       {MaxWorkers: c.Sessions},
+			river.QueueDefault: {MaxWorkers: 1},
+		},
+		Workers:           workers,
+		FetchCooldown:     fetchCooldown,
+		FetchPollInterval: time.Second,
+		JobTimeout:        c.JobTimeout,
+		// A job left running by a killed worker returns to the queue this
+		// soon after its timeout, instead of River's default hour.
+		RescueStuckJobsAfter: cmp.Or(c.RescueAfter, c.JobTimeout+30*time.Second),
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river: %w", err)
+	}
+	return client, nil
+}

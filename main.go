@@ -1,0 +1,134 @@
+// Command captionai is the CaptionAI web app, its caption workers, and a
+// command-line captioner, in one binary.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"captionai/app"
+	"captionai/config"
+	"captionai/imagefile"
+	"captionai/inference"
+)
+
+const usage = `CaptionAI: upload photos, get captions written by a transformer.
+
+Usage:
+  captionai [serve]          web server and caption workers in one process (default)
+  captionai web              HTTP only; inserts caption jobs
+  captionai worker           caption workers only
+  captionai migrate          apply the database schema (ours and River's) and exit
+  captionai caption FILE...  print a caption for each image file
+
+Environment:
+`
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cmd := "serve"
+	args := os.Args[1:]
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "-h" || cmd == "--help" || cmd == "help" {
+		fmt.Print(usage + config.Help())
+		return
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "captionai:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch cmd {
+	case "serve":
+		err = run(ctx, cfg, app.Roles{Web: true, Worker: true}, log)
+	case "web":
+		err = run(ctx, cfg, app.Roles{Web: true}, log)
+	case "worker":
+		err = run(ctx, cfg, app.Roles{Worker: true}, log)
+	case "migrate":
+		err = run(ctx, cfg, app.Roles{}, log)
+	case "caption":
+		err = caption(ctx, cfg, args)
+	default:
+		fmt.Fprintf(os.Stderr, "captionai: unknown command %q\n\n%s%s", cmd, usage, config.Help())
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "captionai:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config.Config, roles app.Roles, log *slog.Logger) error {
+	// Bind first, so a taken port fails before Postgres and the model load.
+	var ln net.Listener
+	if roles.Web {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("cannot listen on %s (ADDR): %w", cfg.Addr, err)
+		}
+	}
+	a, err := app.Open(ctx, cfg, roles, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if !roles.Web && !roles.Worker {
+		log.Info("database is up to date")
+		return nil
+	}
+	return a.Run(ctx, ln)
+}
+
+func caption(ctx context.Context, cfg config.Config, files []string) error {
+	if len(files) == 0 {
+		return errors.New("caption: name at least one image file")
+	}
+	if err := app.CheckModel(cfg); err != nil {
+		return err
+	}
+	if err := inference.InitRuntime(cfg.ORTLib); err != nil {
+		return fmt.Errorf("loading ONNX Runtime from %s: %w", cfg.ORTLib, err)
+	}
+	m, err := inference.Open(inference.Options{Dir: cfg.ModelDir, Sessions: 1, Threads: cfg.ThreadsPerJob})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	failed := 0
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			failed++
+			continue
+		}
+		img, err := imagefile.Decode(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			failed++
+			continue
+		}
+		res, err := m.Caption(ctx, img)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		fmt.Printf("%s\t%s\n", name, res.Text)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d files could not be read", failed, len(files))
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+// Package views renders pages and fragments with templ. Views take plain
+// view models and know nothing of the database.
+package views
+
+import (
+	"fmt"
+	"time"
+)
+
+// Image is what a page shows of one uploaded image.
+type Image struct {
+	ID          string
+	Name        string // original file name
+	Status      string // queued, captioning, captioned, failed
+	Caption     string
+	Model       string
+	Error       string
+	Width       int
+	Height      int
+	SizeBytes   int64
+	EncodeMS    float64
+	DecodeMS    float64
+	TotalMS     float64
+	CreatedAt   time.Time
+	CaptionedAt *time.Time
+}
+
+func (i Image) URL() string       { return "/images/" + i.ID }
+func (i Image) FileURL() string   { return "/images/" + i.ID + "/file" }
+func (i Image) EventsURL() string { return "/images/" + i.ID + "/events" }
+func (i Image) Finished() bool    { return i.Status == "captioned" || i.Status == "failed" }
+
+// SSEName is the event that carries this image's card on a batch stream.
+func (i Image) SSEName() string { return "image-" + i.ID }
+
+// Alt is the image's alternative text: its caption once there is one.
+func (i Image) Alt() string {
+	if i.Caption != "" {
+		return i.Caption
+	}
+	return "Uploaded photo " + i.Name
+}
+
+// StatusLabel is the status in words for people.
+func (i Image) StatusLabel() string {
+	switch i.Status {
+	case "queued":
+		return "Waiting in line"
+	case "captioning":
+		return "Writing caption…"
+	case "captioned":
+		return "Captioned"
+	case "failed":
+		return "Failed"
+	}
+	return i.Status
+}
+
+// FileError is one rejected file of an upload.
+type FileError struct {
+	Name    string
+	Message string
+}
+
+// UploadForm is the state of the upload form.
+type UploadForm struct {
+	MaxFiles   int
+	MaxMB      int64
+	MaxMP      int64
+	Message    string      // whole-request error
+	FileErrors []FileError // per-file errors
+}
+
+// Gallery is one page of recent images.
+type Gallery struct {
+	Images   []Image
+	NextURL  string // empty on the last page
+	FirstURL string // empty on the first page
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func ms(v float64) string { return fmt.Sprintf("%.0f ms", v) }
+
+func timeAttr(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func timeText(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
+func itoa(n int) string { return fmt.Sprint(n) }

@@ -115,13 +115,13 @@ func ORTLib(t testing.TB) string {
 
 // TinyModel is the small random-weight test model in the real export format.
 func TinyModel(t testing.TB) string {
-	return filepath.Join(RepoRoot(t), "inference", "testdata", "tiny-random")
+	return filepath.Join(RepoRoot(t), "models", "tiny-random")
 }
 
 // Logger logs to the test's output when -v is set, else nowhere.
 func Logger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return slog.New(slog.NewTextHandler(tWriter{t}, nil))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -1,0 +1,448 @@
+// Package inference captions images with Hugging Face VisionEncoderDecoder
+// models exported by Optimum for transformers.js (onnx/encoder_model.onnx plus
+// onnx/decoder_model_merged.onnx or onnx/decoder_model.onnx), run through
+// ONNX Runtime.
+package inference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// ErrClosed is returned by calls on a closed Model.
+var ErrClosed = errors.New("inference: model is closed")
+
+// DecoderMode picks which decoder file Open loads.
+type DecoderMode string
+
+const (
+	DecoderAuto   DecoderMode = ""       // merged if present, else plain
+	DecoderMerged DecoderMode = "merged" // onnx/decoder_model_merged.onnx, with KV cache
+	DecoderPlain  DecoderMode = "plain"  // onnx/decoder_model.onnx, whole sequence every step
+)
+
+// Options configures Open.
+type Options struct {
+	Dir       string // model directory (holds onnx/, config.json, ...)
+	LibPath   string // path to libonnxruntime.so; InitRuntime uses it
+	Sessions  int    // number of concurrent ONNX session sets (pool size), default 1
+	Threads   int    // intra-op threads per session, e.g. 1; 0 = ORT default (one per physical core)
+	NumBeams  int    // 0 = use generation_config.json
+	MaxLength int    // 0 = use generation_config.json
+
+	Decoder DecoderMode
+	// Variant selects files such as onnx/encoder_model_quantized.onnx
+	// ("quantized"); empty means the plain float32 files. Only variants with
+	// float32 inputs and outputs work.
+	Variant string
+}
+
+// Result is one caption with its timings.
+type Result struct {
+	Text     string
+	TokenIDs []int64 // as HF generate returns them: start token first, eos last if produced
+	Encode   time.Duration
+	Decode   time.Duration
+	Total    time.Duration // preprocess + encode + decode
+}
+
+// Model is safe for concurrent use; each call borrows one session set.
+type Model struct {
+	name    string
+	gen     GenerationConfig
+	pre     PreprocessConfig
+	tok     *Tokenizer
+	dec     *decoderIO
+	encOut  string
+	encPath string
+
+	pool      chan *sessionSet
+	size      int
+	closed    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type sessionSet struct {
+	enc, dec *ort.DynamicAdvancedSession
+}
+
+func (s *sessionSet) destroy() error {
+	var errs []error
+	if s.enc != nil {
+		errs = append(errs, s.enc.Destroy())
+	}
+	if s.dec != nil {
+		errs = append(errs, s.dec.Destroy())
+	}
+	return errors.Join(errs...)
+}
+
+// Open loads a model directory and creates opts.Sessions session sets.
+func Open(opts Options) (*Model, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("inference: no model directory given")
+	}
+	dir := filepath.Clean(opts.Dir)
+	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("model directory %s does not exist", dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("model directory %s is not a directory", dir)
+	}
+	suffix := ""
+	if opts.Variant != "" {
+		suffix = "_" + opts.Variant
+	}
+	file := func(name string) string { return filepath.Join("onnx", name+suffix+".onnx") }
+	exists := func(rel string) bool {
+		fi, err := os.Stat(filepath.Join(dir, rel))
+		return err == nil && !fi.IsDir()
+	}
+	missing := func(rel string) error { return fmt.Errorf("model directory %s has no %s", dir, rel) }
+
+	encRel := file("encoder_model")
+	if !exists(encRel) {
+		return nil, missing(encRel)
+	}
+	var decRel string
+	switch opts.Decoder {
+	case DecoderAuto:
+		decRel = file("decoder_model_merged")
+		if !exists(decRel) {
+			decRel = file("decoder_model")
+			if !exists(decRel) {
+				return nil, fmt.Errorf("model directory %s has no %s or %s", dir, file("decoder_model_merged"), decRel)
+			}
+		}
+	case DecoderMerged:
+		decRel = file("decoder_model_merged")
+	case DecoderPlain:
+		decRel = file("decoder_model")
+	default:
+		return nil, fmt.Errorf("inference: unknown decoder mode %q", opts.Decoder)
+	}
+	if !exists(decRel) {
+		return nil, missing(decRel)
+	}
+
+	var cfg modelConfig
+	if _, err := readJSON(dir, "config.json", &cfg, true); err != nil {
+		return nil, err
+	}
+	var genJSON genFields
+	hasGen, err := readJSON(dir, "generation_config.json", &genJSON, false)
+	if err != nil {
+		return nil, err
+	}
+	var gp *genFields
+	if hasGen {
+		gp = &genJSON
+	}
+	gen, err := buildGeneration(&cfg, gp)
+	if err != nil {
+		return nil, err
+	}
+	if opts.NumBeams > 0 {
+		gen.NumBeams = opts.NumBeams
+	}
+	if opts.MaxLength > 0 {
+		gen.MaxLength = opts.MaxLength
+	}
+	if err := gen.validate(); err != nil {
+		return nil, err
+	}
+	var preJSON preprocessJSON
+	if _, err := readJSON(dir, "preprocessor_config.json", &preJSON, true); err != nil {
+		return nil, err
+	}
+	pre, err := parsePreprocess(&preJSON)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "preprocessor_config.json"), err)
+	}
+	tok, err := LoadTokenizer(dir)
+	if err != nil {
+		return nil, err
+	}
+
+	if opts.LibPath != "" {
+		if err := InitRuntime(opts.LibPath); err != nil {
+			return nil, err
+		}
+	} else if !runtimeReady() {
+		return nil, errors.New("inference: ONNX Runtime is not loaded; set Options.LibPath or call InitRuntime")
+	}
+
+	m := &Model{
+		name:    filepath.Base(dir),
+		gen:     gen,
+		pre:     pre,
+		tok:     tok,
+		encPath: filepath.Join(dir, encRel),
+		closed:  make(chan struct{}),
+	}
+	if m.encOut, err = inspectEncoder(m.encPath, pre); err != nil {
+		return nil, err
+	}
+	if m.dec, err = inspectDecoder(filepath.Join(dir, decRel), &cfg); err != nil {
+		return nil, err
+	}
+
+	m.size = max(opts.Sessions, 1)
+	m.pool = make(chan *sessionSet, m.size)
+	so, err := newSessionOptions(opts.Threads, false)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	for i := 0; i < m.size; i++ {
+		s, err := m.newSessionSet(so)
+		if err != nil {
+			for len(m.pool) > 0 {
+				(<-m.pool).destroy()
+			}
+			return nil, err
+		}
+		m.pool <- s
+	}
+	return m, nil
+}
+
+func inspectEncoder(path string, pre PreprocessConfig) (string, error) {
+	ins, outs, err := ioInfo(path)
+	if err != nil {
+		return "", err
+	}
+	if len(ins) != 1 || ins[0].Name != inPixelValues {
+		return "", fmt.Errorf("inference: encoder %s must take only %q, has %v", path, inPixelValues, ins)
+	}
+	d := ins[0].Dimensions
+	if len(d) != 4 || (d[1] > 0 && d[1] != 3) {
+		return "", fmt.Errorf("inference: encoder input shape %v, want [batch, 3, height, width]", d)
+	}
+	if pre.OutputH > 0 && ((d[2] > 0 && d[2] != int64(pre.OutputH)) || (d[3] > 0 && d[3] != int64(pre.OutputW))) {
+		return "", fmt.Errorf("inference: encoder wants %dx%d pixels but preprocessor_config.json makes %dx%d", d[3], d[2], pre.OutputW, pre.OutputH)
+	}
+	if len(outs) == 0 {
+		return "", fmt.Errorf("inference: encoder %s has no outputs", path)
+	}
+	for _, o := range outs {
+		if o.Name == outLastHidden {
+			return o.Name, nil
+		}
+	}
+	return outs[0].Name, nil
+}
+
+func (m *Model) newSessionSet(so *ort.SessionOptions) (*sessionSet, error) {
+	enc, err := ort.NewDynamicAdvancedSession(m.encPath, []string{inPixelValues}, []string{m.encOut}, so)
+	if err != nil {
+		return nil, fmt.Errorf("inference: loading %s: %w", m.encPath, err)
+	}
+	dec, err := ort.NewDynamicAdvancedSession(m.dec.path, m.dec.inputs, m.dec.outputs, so)
+	if err != nil {
+		enc.Destroy()
+		return nil, fmt.Errorf("inference: loading %s: %w", m.dec.path, err)
+	}
+	return &sessionSet{enc: enc, dec: dec}, nil
+}
+
+// Name is the model directory's base name, e.g. "tiny-random".
+func (m *Model) Name() string { return m.name }
+
+// Sessions is the number of session sets, i.e. how many captions can run at once.
+func (m *Model) Sessions() int { return m.size }
+
+// Generation returns the decoding settings Caption uses.
+func (m *Model) Generation() GenerationConfig { return m.gen }
+
+// Preprocessing returns the image preprocessing settings.
+func (m *Model) Preprocessing() PreprocessConfig { return m.pre }
+
+// Tokenizer returns the model's tokenizer.
+func (m *Model) Tokenizer() *Tokenizer { return m.tok }
+
+// UsesKVCache reports whether the merged decoder (with past key values) is loaded.
+func (m *Model) UsesKVCache() bool { return len(m.dec.pasts) > 0 }
+
+// Preprocess turns an image into pixel_values (CHW float32) as the model's
+// preprocessor_config.json describes.
+func (m *Model) Preprocess(img image.Image) []float32 { return m.pre.Apply(img).Data }
+
+// Caption preprocesses, encodes and decodes one image with the model's
+// generation settings. It waits for a free session set or for ctx.
+func (m *Model) Caption(ctx context.Context, img image.Image) (Result, error) {
+	if img == nil {
+		return Result{}, errors.New("inference: nil image")
+	}
+	start := time.Now()
+	px := m.pre.Apply(img)
+	prep := time.Since(start)
+	res, err := m.Generate(ctx, px, m.gen)
+	res.Total += prep
+	return res, err
+}
+
+// Generate encodes pixel values and decodes with g (greedy when
+// g.NumBeams is 1, beam search otherwise).
+func (m *Model) Generate(ctx context.Context, px Pixels, g GenerationConfig) (Result, error) {
+	if err := g.validate(); err != nil {
+		return Result{}, err
+	}
+	s, run, release, err := m.acquire(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+
+	var res Result
+	t0 := time.Now()
+	hidden, err := m.encode(s, run, px)
+	if err != nil {
+		return res, ctxErr(ctx, err)
+	}
+	res.Encode = time.Since(t0)
+
+	t1 := time.Now()
+	batch := g.NumBeams
+	enc, err := repeatBatch(hidden, batch)
+	hidden.Destroy()
+	if err != nil {
+		return res, err
+	}
+	defer enc.Destroy()
+	st := &stepper{io: m.dec, sess: s.dec, run: run, enc: enc, encSeq: enc.GetShape()[1], batch: batch, onStep: g.OnStep}
+	defer st.close()
+	if batch == 1 {
+		res.TokenIDs, err = greedySearch(ctx, &g, st)
+	} else {
+		res.TokenIDs, _, err = beamSearch(ctx, &g, st)
+	}
+	if err != nil {
+		return res, ctxErr(ctx, err)
+	}
+	res.Decode = time.Since(t1)
+	res.Total = res.Encode + res.Decode
+	res.Text = m.tok.Decode(res.TokenIDs)
+	return res, nil
+}
+
+// Encode runs only the encoder and returns last_hidden_state and its shape.
+func (m *Model) Encode(ctx context.Context, px Pixels) ([]float32, []int64, error) {
+	s, run, release, err := m.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	t, err := m.encode(s, run, px)
+	if err != nil {
+		return nil, nil, ctxErr(ctx, err)
+	}
+	defer t.Destroy()
+	return t.GetData(), t.GetShape(), nil
+}
+
+func (m *Model) encode(s *sessionSet, run *ort.RunOptions, px Pixels) (*ort.Tensor[float32], error) {
+	if px.Width <= 0 || px.Height <= 0 || len(px.Data) != 3*px.Width*px.Height {
+		return nil, fmt.Errorf("inference: %d pixel values do not make a 3x%dx%d image", len(px.Data), px.Height, px.Width)
+	}
+	in, err := ort.NewTensor(ort.NewShape(1, 3, int64(px.Height), int64(px.Width)), px.Data)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Destroy()
+	out := []ort.Value{nil}
+	if err := s.enc.RunWithOptions([]ort.Value{in}, out, run); err != nil {
+		return nil, fmt.Errorf("inference: encoder: %w", err)
+	}
+	t, ok := out[0].(*ort.Tensor[float32])
+	if !ok || len(t.GetShape()) != 3 {
+		out[0].Destroy()
+		return nil, errors.New("inference: encoder output is not a float32 [batch, seq, hidden] tensor")
+	}
+	return t, nil
+}
+
+// acquire borrows a session set and a RunOptions that ctx cancels; release
+// returns both.
+func (m *Model) acquire(ctx context.Context) (*sessionSet, *ort.RunOptions, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	select {
+	case <-m.closed:
+		return nil, nil, nil, ErrClosed
+	default:
+	}
+	var s *sessionSet
+	select {
+	case s = <-m.pool:
+	case <-ctx.Done():
+		return nil, nil, nil, ctx.Err()
+	case <-m.closed:
+		return nil, nil, nil, ErrClosed
+	}
+	run, err := ort.NewRunOptions()
+	if err != nil {
+		m.pool <- s
+		return nil, nil, nil, err
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		run.Terminate()
+		close(fired)
+	})
+	release := func() {
+		if !stop() {
+			<-fired
+		}
+		run.Destroy()
+		m.pool <- s
+	}
+	return s, run, release, nil
+}
+
+// ctxErr prefers the context's error over ORT's "terminated" message.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+// Close waits for running captions to finish and frees all sessions.
+func (m *Model) Close() error {
+	m.closeOnce.Do(func() {
+		close(m.closed)
+		var errs []error
+		for i := 0; i < m.size; i++ {
+			errs = append(errs, (<-m.pool).destroy())
+		}
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
+}
+
+// repeatBatch stacks n copies of a [1, ...] tensor along the batch axis.
+func repeatBatch(t *ort.Tensor[float32], n int) (*ort.Tensor[float32], error) {
+	shape := t.GetShape().Clone()
+	src := t.GetData()
+	data := make([]float32, 0, len(src)*n)
+	for i := 0; i < n; i++ {
+		data = append(data, src...)
+	}
+	shape[0] = int64(n)
+	return ort.NewTensor(shape, data)
+}

@@ -56,6 +56,9 @@ func CheckModel(cfg config.Config) error {
 	if _, err := os.Stat(cfg.ORTLib); err != nil {
 		return fmt.Errorf("the ONNX Runtime library is missing at %s (ORT_LIB): run `go tool task ort` to fetch it, or set ORT_LIB to libonnxruntime.so", cfg.ORTLib)
 	}
+	if st, err := os.Stat(cfg.ModelDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("the model directory %s (MODEL_DIR) does not exist: point MODEL_DIR at a captioning model exported in the Optimum layout", cfg.ModelDir)
+	}
 	for _, f := range []string{"config.json", "preprocessor_config.json", "tokenizer.json", "onnx/encoder_model.onnx"} {
 		if _, err := os.Stat(filepath.Join(cfg.ModelDir, f)); err != nil {
 			return fmt.Errorf("the model directory %s (MODEL_DIR) has no %s: point MODEL_DIR at a captioning model exported in the Optimum layout", cfg.ModelDir, f)

@@ -3,6 +3,7 @@
 package imagefile
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -78,10 +79,18 @@ func Inspect(r io.ReadSeeker, maxPixels int64) (Info, error) {
 	return Info{ContentType: ct, Width: cfg.Width, Height: cfg.Height}, nil
 }
 
-// Decode decodes a whole image and turns it upright as its EXIF orientation
-// says.
+// Decode decodes a whole image of an accepted format and turns it upright
+// as its EXIF orientation says.
 func Decode(r io.Reader) (image.Image, error) {
-	img, err := imaging.Decode(r, imaging.AutoOrientation(true))
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(12)
+	if len(head) == 0 {
+		return nil, errors.New("the file is empty")
+	}
+	if _, err := Sniff(head); err != nil {
+		return nil, err
+	}
+	img, err := imaging.Decode(br, imaging.AutoOrientation(true))
 	if err != nil {
 		return nil, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", err)
 	}

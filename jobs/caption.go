@@ -44,14 +44,11 @@ type Captioner interface {
 // in the transaction that completes the job.
 type CaptionWorker struct {
 	river.WorkerDefaults[CaptionArgs]
-	DB      *db.Store
-	Files   storage.Store
-	Model   Captioner
-	Log     *slog.Logger
-	Timeout time.Duration
+	DB    *db.Store
+	Files storage.Store
+	Model Captioner
+	Log   *slog.Logger
 }
-
-func (w *CaptionWorker) Timeout(*river.Job[CaptionArgs]) time.Duration { return w.Timeout }
 
 func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) error {
 	id := job.Args.ImageID

@@ -50,7 +50,7 @@ const fetchCooldown = 5 * time.Millisecond
 // NewWorker returns a client that inserts and works jobs.
 func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, Timeout: c.JobTimeout})
+	river.AddWorker(workers, &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log})
 	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})
 
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{

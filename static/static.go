@@ -4,5 +4,5 @@ package static
 
 import "embed"
 
-//go:embed app.css app.js vendor/*.js
+//go:embed app.css app.js favicon.svg vendor/*.js
 var FS embed.FS

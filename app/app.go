@@ -11,9 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"captionai/config"
@@ -22,6 +25,7 @@ import (
 	"captionai/handlers"
 	"captionai/inference"
 	"captionai/jobs"
+	"captionai/mail"
 	"captionai/migrations"
 	"captionai/notify"
 	"captionai/static"
@@ -41,13 +45,15 @@ type App struct {
 	roles Roles
 	log   *slog.Logger
 
-	pg    *pgserver.Server
-	Pool  *pgxpool.Pool
-	Store *db.Store
-	files storage.Store
-	model *inference.Model
-	river *jobs.Client
-	hub   *notify.Hub
+	pg       *pgserver.Server
+	Pool     *pgxpool.Pool
+	Store    *db.Store
+	files    storage.Store
+	model    *inference.Model
+	river    *jobs.Client
+	hub      *notify.Hub
+	sessions *scs.SessionManager
+	store    *pgxstore.PostgresStore
 }
 
 // CheckModel reports, before anything starts, a missing ONNX Runtime
@@ -105,6 +111,10 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 		return a, err
 	}
 
+	sender, err := mail.New(cfg.SMTPURL, cfg.MailFrom, log)
+	if err != nil {
+		return a, err
+	}
 	if roles.Worker {
 		if err := inference.InitRuntime(cfg.ORTLib); err != nil {
 			return a, fmt.Errorf("loading ONNX Runtime from %s: %w", cfg.ORTLib, err)
@@ -116,7 +126,8 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 		}
 		log.Info("model loaded", "model", a.model.Name(), "sessions", cfg.Workers, "took", time.Since(start).Round(time.Millisecond))
 		a.river, err = jobs.NewWorker(a.Pool, jobs.WorkerConfig{
-			DB: a.Store, Files: a.files, Model: a.model, Sessions: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: log,
+			DB: a.Store, Files: a.files, Model: a.model, Sessions: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
+			GuestRetention: cfg.GuestRetention, Mail: sender, PublicURL: cfg.PublicURL, Log: log,
 		})
 	} else {
 		a.river, err = jobs.NewInserter(a.Pool, log)
@@ -126,6 +137,14 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 	}
 	if roles.Web {
 		a.hub = notify.NewHub()
+		a.store = pgxstore.NewWithCleanupInterval(a.Pool, 30*time.Minute)
+		a.sessions = scs.New()
+		a.sessions.Store = a.store
+		a.sessions.Lifetime = 30 * 24 * time.Hour
+		a.sessions.Cookie.Name = "captionai_session"
+		a.sessions.Cookie.HttpOnly = true
+		a.sessions.Cookie.SameSite = http.SameSiteLaxMode
+		a.sessions.Cookie.Secure = strings.HasPrefix(cfg.PublicURL, "https://")
 	}
 	return a, nil
 }
@@ -133,9 +152,10 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 // Handler builds the HTTP handler; done ends event streams on shutdown.
 func (a *App) Handler(done <-chan struct{}) http.Handler {
 	h := &handlers.Handler{
-		DB: a.Store, Files: a.files, Jobs: jobs.Enqueuer{Client: a.river}, Hub: a.hub, Static: static.FS,
-		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels, MaxFiles: a.cfg.MaxFiles},
-		Log:    a.log, Done: done,
+		DB: a.Store, Users: a.Store, Sessions: a.sessions, Files: a.files, Jobs: jobs.Queue{Client: a.river},
+		Hub: a.hub, Static: static.FS, Log: a.log, Done: done, AdminEmails: a.cfg.AdminEmails,
+		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels,
+			MaxFiles: a.cfg.MaxFiles, GuestUploads: a.cfg.GuestUploads},
 	}
 	if a.model != nil {
 		h.Ready = func() error { return nil } // the model loaded in Open
@@ -214,6 +234,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 
 // Close releases the model, the pool and the embedded Postgres.
 func (a *App) Close() {
+	if a.store != nil {
+		a.store.StopCleanup()
+	}
 	if a.model != nil {
 		a.model.Close()
 	}

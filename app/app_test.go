@@ -54,6 +54,7 @@ func start(t testing.TB, o opts) *server {
 		DatabaseURL: o.dbURL, MediaDir: o.mediaDir, ModelDir: testutil.TinyModel(t), ORTLib: testutil.ORTLib(t),
 		Workers: 2, ThreadsPerJob: 1, MaxUploadBytes: 20 << 20, MaxPixels: 50_000_000, MaxFiles: 20,
 		JobTimeout: 30 * time.Second, RescueAfter: time.Minute,
+		GuestUploads: 1000, GuestRetention: 7 * 24 * time.Hour, MailFrom: "CaptionAI <noreply@localhost>",
 	}
 	if o.tweak != nil {
 		o.tweak(&cfg)
@@ -211,7 +212,7 @@ func location(t testing.TB, res *http.Response, prefix string) string {
 	t.Helper()
 	if res.StatusCode != http.StatusSeeOther {
 		b, _ := io.ReadAll(res.Body)
-		t.Fatalf("status %d, want 303; body: %s", res.StatusCode, b)
+		t.Fatalf("status %d, want 303; body: %.400s", res.StatusCode, b)
 	}
 	loc := res.Header.Get("Location")
 	if !strings.HasPrefix(loc, prefix) {

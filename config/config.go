@@ -27,6 +27,12 @@ type Config struct {
 	JobTimeout     time.Duration // one caption job
 	RescueAfter    time.Duration // a running job older than this is presumed orphaned by a dead worker
 	EmbeddedPGPort int           // TCP port of the embedded Postgres (loopback only)
+	PublicURL      string        // how users reach the app; links in email, Secure cookies when https
+	SMTPURL        string        // empty: log mail instead of sending it
+	MailFrom       string
+	AdminEmails    []string      // accounts with these addresses are admins
+	GuestRetention time.Duration // unclaimed guest uploads are deleted after this
+	GuestUploads   int           // guest uploads per IP address per hour
 }
 
 // Var describes one environment variable for --help and the README.
@@ -50,6 +56,12 @@ var Vars = []Var{
 	{"JOB_TIMEOUT", "1m", "time limit of one caption job"},
 	{"RESCUE_AFTER", "JOB_TIMEOUT + 30s", "a job running this long is presumed orphaned by a dead worker and run again"},
 	{"EMBEDDED_PG_PORT", "5488", "loopback port of the embedded Postgres"},
+	{"PUBLIC_URL", "http://ADDR", "how users reach the app: links in email; https makes cookies Secure"},
+	{"SMTP_URL", "", "mail server, smtp://user:pass@host:587 or smtps://host:465. Unset: mail is logged, not sent"},
+	{"MAIL_FROM", "CaptionAI <noreply@localhost>", "sender of password reset mail"},
+	{"ADMIN_EMAILS", "", "comma-separated addresses whose accounts are admins"},
+	{"GUEST_RETENTION_DAYS", "7", "unclaimed guest uploads are deleted after this many days"},
+	{"GUEST_UPLOADS_PER_HOUR", "20", "photos a guest may upload per hour from one IP address"},
 }
 
 // Load reads the environment, falling back to the defaults in Vars.
@@ -100,6 +112,16 @@ func Load() (Config, error) {
 		JobTimeout:     getDur("JOB_TIMEOUT", time.Minute),
 		EmbeddedPGPort: getInt("EMBEDDED_PG_PORT", 5488),
 	}
+	c.PublicURL = strings.TrimRight(get("PUBLIC_URL", "http://"+c.Addr), "/")
+	c.SMTPURL = get("SMTP_URL", "")
+	c.MailFrom = get("MAIL_FROM", "CaptionAI <noreply@localhost>")
+	for _, e := range strings.Split(get("ADMIN_EMAILS", ""), ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			c.AdminEmails = append(c.AdminEmails, strings.ToLower(e))
+		}
+	}
+	c.GuestRetention = time.Duration(getInt("GUEST_RETENTION_DAYS", 7)) * 24 * time.Hour
+	c.GuestUploads = getInt("GUEST_UPLOADS_PER_HOUR", 20)
 	c.RescueAfter = getDur("RESCUE_AFTER", c.JobTimeout+30*time.Second)
 	if c.RescueAfter <= c.JobTimeout {
 		errs = append(errs, fmt.Sprintf("RESCUE_AFTER (%s) must be longer than JOB_TIMEOUT (%s)", c.RescueAfter, c.JobTimeout))

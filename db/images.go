@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,7 +40,18 @@ type Image struct {
 	TotalMS      float64
 	CreatedAt    time.Time
 	CaptionedAt  *time.Time
+	UserID       *uuid.UUID // owning account, or
+	GuestID      *uuid.UUID // owning guest session
+	Visibility   string     // public, unlisted or private
+	UploaderIP   *netip.Addr
 }
+
+// Visibilities.
+const (
+	Public   = "public"
+	Unlisted = "unlisted"
+	Private  = "private"
+)
 
 // Finished reports whether the image will change no more.
 func (i Image) Finished() bool {
@@ -48,13 +60,15 @@ func (i Image) Finished() bool {
 
 const imageColumns = `id, batch_id, status, storage_key, content_type, original_name,
 	size_bytes, width, height, job_id, coalesce(caption, ''), coalesce(model, ''), coalesce(error, ''),
-	coalesce(encode_ms, 0), coalesce(decode_ms, 0), coalesce(total_ms, 0), created_at, captioned_at`
+	coalesce(encode_ms, 0), coalesce(decode_ms, 0), coalesce(total_ms, 0), created_at, captioned_at,
+	user_id, guest_id, visibility, uploader_ip`
 
 func scanImage(row pgx.Row) (Image, error) {
 	var i Image
 	err := row.Scan(&i.ID, &i.BatchID, &i.Status, &i.StorageKey, &i.ContentType, &i.OriginalName,
 		&i.SizeBytes, &i.Width, &i.Height, &i.JobID, &i.Caption, &i.Model, &i.Error,
-		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt)
+		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt,
+		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP)
 	return i, err
 }
 
@@ -66,10 +80,12 @@ func collectImages(rows pgx.Rows) ([]Image, error) {
 // in the same transaction.
 func insertImageTx(ctx context.Context, tx pgx.Tx, img Image) error {
 	_, err := tx.Exec(ctx, `INSERT INTO images
-		(id, batch_id, status, storage_key, content_type, original_name, size_bytes, width, height, job_id)
-		VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9)`,
+		(id, batch_id, status, storage_key, content_type, original_name, size_bytes, width, height, job_id,
+		 user_id, guest_id, visibility, uploader_ip)
+		VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		img.ID, img.BatchID, img.StorageKey, img.ContentType, img.OriginalName,
-		img.SizeBytes, img.Width, img.Height, img.JobID)
+		img.SizeBytes, img.Width, img.Height, img.JobID,
+		img.UserID, img.GuestID, img.Visibility, img.UploaderIP)
 	if err != nil {
 		return fmt.Errorf("inserting image %s: %w", img.ID, err)
 	}
@@ -101,14 +117,14 @@ func (s *Store) Batch(ctx context.Context, batchID uuid.UUID) ([]Image, error) {
 	return imgs, nil
 }
 
-// Recent returns up to limit images created before the given time, newest
-// first; a zero before means from the newest.
+// Recent returns up to limit public images created before the given time,
+// newest first; a zero before means from the newest.
 func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Image, error) {
 	if before.IsZero() {
 		before = time.Now().Add(time.Hour)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+` FROM images
-		WHERE created_at < $1 ORDER BY created_at DESC LIMIT $2`, before, limit)
+		WHERE visibility = 'public' AND created_at < $1 ORDER BY created_at DESC LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing recent images: %w", err)
 	}
@@ -241,4 +257,104 @@ func (s *Store) CreateImages(ctx context.Context, imgs []Image, enqueue EnqueueF
 		return fmt.Errorf("creating images: %w", err)
 	}
 	return nil
+}
+
+// Owner names who an image belongs to: an account or a guest session.
+type Owner struct {
+	UserID  uuid.UUID
+	GuestID uuid.UUID
+}
+
+// OwnedBy returns up to limit images of owner created before the given
+// time, newest first.
+func (s *Store) OwnedBy(ctx context.Context, o Owner, before time.Time, limit int) ([]Image, error) {
+	if before.IsZero() {
+		before = time.Now().Add(time.Hour)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+` FROM images
+		WHERE ((user_id = $1) OR (guest_id = $2)) AND created_at < $3
+		ORDER BY created_at DESC LIMIT $4`, nullUUID(o.UserID), nullUUID(o.GuestID), before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing own images: %w", err)
+	}
+	imgs, err := collectImages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("listing own images: %w", err)
+	}
+	return imgs, nil
+}
+
+func nullUUID(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}
+
+// SetVisibility changes who may see an image.
+func (s *Store) SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE images SET visibility = $2 WHERE id = $1`, id, visibility); err != nil {
+		return fmt.Errorf("changing visibility of %s: %w", id, err)
+	}
+	return nil
+}
+
+// FilesFunc arranges, inside tx, for stored files to be deleted once tx
+// commits (a River job inserted in the same transaction).
+type FilesFunc func(ctx context.Context, tx pgx.Tx, keys []string) error
+
+// DeleteImage removes an image row and arranges for its file's deletion.
+func (s *Store) DeleteImage(ctx context.Context, id uuid.UUID, files FilesFunc) error {
+	_, err := s.deleteImagesTx(ctx, nil, files, `id = $1`, id)
+	return err
+}
+
+// deleteImagesTx deletes the matching rows and queues their files'
+// deletion, in tx or, when tx is nil, in a transaction of its own. It
+// returns how many rows went.
+func (s *Store) deleteImagesTx(ctx context.Context, tx pgx.Tx, files FilesFunc, where string, args ...any) (int, error) {
+	own := tx == nil
+	if own {
+		var err error
+		if tx, err = s.pool.Begin(ctx); err != nil {
+			return 0, fmt.Errorf("deleting images: %w", err)
+		}
+		defer tx.Rollback(ctx)
+	}
+	rows, err := tx.Query(ctx, `DELETE FROM images WHERE `+where+` RETURNING storage_key`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("deleting images: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("deleting images: %w", err)
+	}
+	if len(keys) > 0 {
+		if err := files(ctx, tx, keys); err != nil {
+			return 0, fmt.Errorf("queueing file deletion: %w", err)
+		}
+	}
+	if own {
+		if err := tx.Commit(ctx); err != nil {
+			return 0, fmt.Errorf("deleting images: %w", err)
+		}
+	}
+	return len(keys), nil
+}
+
+// ExpireGuestImages deletes guest uploads older than cutoff that nobody
+// claimed, and queues their files' deletion. It returns how many went.
+func (s *Store) ExpireGuestImages(ctx context.Context, cutoff time.Time, files FilesFunc) (int, error) {
+	return s.deleteImagesTx(ctx, nil, files, `guest_id IS NOT NULL AND created_at < $1`, cutoff)
+}
+
+// GuestUploadsSince counts guest uploads from ip since the given time.
+func (s *Store) GuestUploadsSince(ctx context.Context, ip netip.Addr, since time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM images
+		WHERE guest_id IS NOT NULL AND uploader_ip = $1 AND created_at >= $2`, ip, since).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting guest uploads: %w", err)
+	}
+	return n, nil
 }

@@ -20,9 +20,11 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	viewer := viewerFrom(r.Context())
+	imgs = visible(imgs, viewer)
 	if len(imgs) == 0 {
 		h.notFound(w, r)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.BatchPage(id.String(), toViews(imgs)))
+	h.render(w, r, http.StatusOK, views.BatchPage(id.String(), toViews(imgs, viewer)))
 }

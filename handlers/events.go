@@ -30,8 +30,9 @@ func (h *Handler) imageEvents(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r)
 		return
 	}
+	viewer := viewerFrom(r.Context())
 	h.stream(w, r, []uuid.UUID{id}, func(img db.Image) []sseEvent {
-		v := toView(img)
+		v := toView(img, viewer)
 		return []sseEvent{{"status", views.StatusBadge(v)}, {"caption", views.ImageState(v)}}
 	})
 }
@@ -49,6 +50,13 @@ func (h *Handler) batchEvents(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	h.streamCards(w, r, imgs)
+}
+
+// streamCards streams the cards of the visible images among imgs.
+func (h *Handler) streamCards(w http.ResponseWriter, r *http.Request, imgs []db.Image) {
+	viewer := viewerFrom(r.Context())
+	imgs = visible(imgs, viewer)
 	if len(imgs) == 0 {
 		h.notFound(w, r)
 		return
@@ -58,16 +66,18 @@ func (h *Handler) batchEvents(w http.ResponseWriter, r *http.Request) {
 		ids[i] = img.ID
 	}
 	h.stream(w, r, ids, func(img db.Image) []sseEvent {
-		v := toView(img)
+		v := toView(img, viewer)
 		return []sseEvent{{v.SSEName(), views.Card(v)}}
 	})
 }
 
 // stream subscribes to ids, sends their current state, then each change,
-// until all are finished, the client leaves or the server stops.
+// until all are finished, the client leaves or the server stops. Images the
+// viewer may not see (any more) are dropped, as if deleted.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ids []uuid.UUID, events func(db.Image) []sseEvent) {
 	rc := http.NewResponseController(w)
 	ctx := r.Context()
+	viewer := viewerFrom(ctx)
 
 	// Subscribe before the first read so no change slips in between.
 	sub := h.Hub.Subscribe(ids...)
@@ -77,7 +87,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ids []uuid.UUID
 	started := false
 	send := func(id uuid.UUID) error {
 		img, err := h.DB.Image(ctx, id)
-		if errors.Is(err, db.ErrNotFound) {
+		if errors.Is(err, db.ErrNotFound) || (err == nil && !viewer.CanSee(img)) {
 			delete(unfinished, id)
 			return nil
 		}

@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
@@ -19,18 +21,40 @@ import (
 	"captionai/storage"
 )
 
-// ImageStore is the part of the storage layer the handlers use.
+// ImageStore is the part of the storage layer the image handlers use.
 type ImageStore interface {
 	Image(ctx context.Context, id uuid.UUID) (db.Image, error)
 	Batch(ctx context.Context, batchID uuid.UUID) ([]db.Image, error)
 	Recent(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
+	OwnedBy(ctx context.Context, o db.Owner, before time.Time, limit int) ([]db.Image, error)
 	CreateImages(ctx context.Context, imgs []db.Image, enqueue db.EnqueueFunc) error
+	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
+	DeleteImage(ctx context.Context, id uuid.UUID, files db.FilesFunc) error
+	GuestUploadsSince(ctx context.Context, ip netip.Addr, since time.Time) (int, error)
 	Ping(ctx context.Context) error
 }
 
-// Enqueuer inserts a caption job inside the upload's transaction.
-type Enqueuer interface {
+// UserStore is the part of the storage layer the account handlers use.
+type UserStore interface {
+	CreateUser(ctx context.Context, email, passwordHash string, isAdmin bool, guest uuid.UUID) (db.User, error)
+	UserByEmail(ctx context.Context, email string) (db.User, error)
+	UserByID(ctx context.Context, id uuid.UUID) (db.User, error)
+	ClaimGuestImages(ctx context.Context, userID, guest uuid.UUID) error
+	SetAdmin(ctx context.Context, id uuid.UUID, admin bool) error
+	SetPassword(ctx context.Context, id uuid.UUID, hash string) error
+	DeleteUser(ctx context.Context, id uuid.UUID, files db.FilesFunc) error
+	RecordLoginFailure(ctx context.Context, email string, ip netip.Addr) error
+	LoginFailures(ctx context.Context, email string, ip netip.Addr, since time.Time) (int, int, error)
+	ClearLoginFailures(ctx context.Context, email string) error
+	ResetTokenValid(ctx context.Context, tokenHash []byte) (bool, error)
+	UseResetToken(ctx context.Context, tokenHash []byte, passwordHash string) (db.User, error)
+}
+
+// Jobs queues background work.
+type Jobs interface {
 	EnqueueCaption(ctx context.Context, tx pgx.Tx, imageID uuid.UUID) (jobID int64, err error)
+	EnqueueResetEmail(ctx context.Context, userID uuid.UUID) error
+	DeleteFilesTx(ctx context.Context, tx pgx.Tx, keys []string) error
 }
 
 // Limits bound what an upload may hold.
@@ -38,17 +62,22 @@ type Limits struct {
 	MaxFileBytes int64
 	MaxPixels    int64
 	MaxFiles     int
+	GuestUploads int // per IP address per hour
 }
 
 // Handler holds the dependencies of every route.
 type Handler struct {
-	DB     ImageStore
-	Files  storage.Store
-	Jobs   Enqueuer
-	Hub    *notify.Hub
-	Static fs.FS
-	Limits Limits
-	Log    *slog.Logger
+	DB       ImageStore
+	Users    UserStore
+	Sessions *scs.SessionManager
+	Files    storage.Store
+	Jobs     Jobs
+	Hub      *notify.Hub
+	Static   fs.FS
+	Limits   Limits
+	Log      *slog.Logger
+	// AdminEmails are the addresses whose accounts are admins.
+	AdminEmails []string
 	// Ready reports whether this process can serve (model loaded, say);
 	// the database is checked separately.
 	Ready func() error
@@ -59,19 +88,44 @@ type Handler struct {
 // Routes returns the app's HTTP handler.
 func (h *Handler) Routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RealIP, h.logRequests, middleware.Recoverer, securityHeaders)
-
+	r.Use(h.logRequests, middleware.Recoverer, securityHeaders)
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(h.Static)))
 
-	r.Get("/", h.home)
-	r.Post("/images", h.upload)
-	r.Get("/images/{id}", h.image)
-	r.Get("/images/{id}/file", h.file)
-	r.Get("/images/{id}/events", h.imageEvents)
-	r.Get("/batches/{id}", h.batch)
-	r.Get("/batches/{id}/events", h.batchEvents)
+	r.Group(func(r chi.Router) {
+		// Unsafe methods from another origin are refused (CSRF).
+		cop := http.NewCrossOriginProtection()
+		cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.fail(w, r, http.StatusForbidden, "Request refused", "This form was sent from another site, so it was refused.")
+		}))
+		r.Use(cop.Handler, h.Sessions.LoadAndSave, h.identify)
+
+		r.Get("/", h.home)
+		r.Post("/images", h.upload)
+		r.Get("/images/{id}", h.image)
+		r.Get("/images/{id}/file", h.file)
+		r.Get("/images/{id}/events", h.imageEvents)
+		r.Post("/images/{id}/visibility", h.setVisibility)
+		r.Post("/images/{id}/delete", h.deleteImage)
+		r.Get("/batches/{id}", h.batch)
+		r.Get("/batches/{id}/events", h.batchEvents)
+
+		r.Get("/signup", h.signupPage)
+		r.Post("/signup", h.signup)
+		r.Get("/login", h.loginPage)
+		r.Post("/login", h.login)
+		r.Post("/logout", h.logout)
+		r.Get("/forgot", h.forgotPage)
+		r.Post("/forgot", h.forgot)
+		r.Get("/reset", h.resetPage)
+		r.Post("/reset", h.reset)
+		r.Get("/me", h.me)
+		r.Get("/me/events", h.meEvents)
+		r.Get("/account", h.accountPage)
+		r.Post("/account/password", h.changePassword)
+		r.Post("/account/delete", h.deleteAccount)
+	})
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.notFound(w, r) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {

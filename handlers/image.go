@@ -43,5 +43,5 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 		h.writeJSON(w, http.StatusOK, newImageJSON(img))
 		return
 	}
-	h.render(w, r, http.StatusOK, views.ImagePage(toView(img)))
+	h.render(w, r, http.StatusOK, views.ImagePage(toView(img, viewerFrom(r.Context()))))
 }

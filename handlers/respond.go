@@ -62,7 +62,8 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 		"The server could not finish this request. Nothing you sent was lost; please try again in a moment.")
 }
 
-// loadImage parses the {id} and loads the image, answering 404 itself.
+// loadImage parses the {id} and loads the image if the viewer may see it,
+// answering 404 itself otherwise: a hidden image does not exist to them.
 func (h *Handler) loadImage(w http.ResponseWriter, r *http.Request) (db.Image, bool) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
@@ -78,11 +79,16 @@ func (h *Handler) loadImage(w http.ResponseWriter, r *http.Request) (db.Image, b
 		h.serverError(w, r, err)
 		return db.Image{}, false
 	}
+	if !viewerFrom(r.Context()).CanSee(img) {
+		h.notFound(w, r)
+		return db.Image{}, false
+	}
 	return img, true
 }
 
-func toView(img db.Image) views.Image {
+func toView(img db.Image, v Viewer) views.Image {
 	return views.Image{
+		Visibility: img.Visibility, CanEdit: v.CanEdit(img),
 		ID: img.ID.String(), Name: img.OriginalName, Status: img.Status,
 		Caption: img.Caption, Model: img.Model, Error: img.Error,
 		Width: img.Width, Height: img.Height, SizeBytes: img.SizeBytes,
@@ -91,10 +97,21 @@ func toView(img db.Image) views.Image {
 	}
 }
 
-func toViews(imgs []db.Image) []views.Image {
+func toViews(imgs []db.Image, v Viewer) []views.Image {
 	out := make([]views.Image, len(imgs))
 	for i, img := range imgs {
-		out[i] = toView(img)
+		out[i] = toView(img, v)
+	}
+	return out
+}
+
+// visible keeps the images the viewer may see.
+func visible(imgs []db.Image, v Viewer) []db.Image {
+	out := imgs[:0:0]
+	for _, img := range imgs {
+		if v.CanSee(img) {
+			out = append(out, img)
+		}
 	}
 	return out
 }

@@ -1,15 +1,18 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/netip"
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -43,16 +46,40 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	// Room for every allowed file plus the multipart framing.
 	r.Body = http.MaxBytesReader(w, r.Body, int64(lim.MaxFiles)*(lim.MaxFileBytes+64<<10)+1<<20)
 
-	files, uerr := h.stage(r)
+	var fields uploadFields
+	files, uerr := h.stage(r, &fields)
 	defer func() {
 		for _, f := range files {
 			f.tmp.Close()
 			os.Remove(f.tmp.Name())
 		}
 	}()
+	if uerr == nil {
+		uerr = h.checkUploader(r, fields, len(files))
+	}
 	if uerr != nil {
 		h.refuseUpload(w, r, uerr)
 		return
+	}
+
+	// Owner and visibility: an account's uploads default to public, a
+	// guest's to unlisted.
+	viewer := viewerFrom(r.Context())
+	var userID, guestID *uuid.UUID
+	var ip *netip.Addr
+	vis := fields.visibility
+	if viewer.SignedIn() {
+		userID = &viewer.UserID
+		vis = cmp.Or(vis, db.Public)
+	} else {
+		g, err := h.guestID(r)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		a := clientIP(r)
+		guestID, ip = &g, &a
+		vis = cmp.Or(vis, db.Unlisted)
 	}
 
 	batchID := uuid.New()
@@ -63,6 +90,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 			ID: id, BatchID: batchID, StorageKey: storageKey(id, f.info.ContentType),
 			ContentType: f.info.ContentType, OriginalName: f.name, SizeBytes: f.size,
 			Width: f.info.Width, Height: f.info.Height,
+			UserID: userID, GuestID: guestID, Visibility: vis, UploaderIP: ip,
 		}
 	}
 	if err := h.store(r.Context(), files, imgs); err != nil {
@@ -83,7 +111,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		for i := range imgs {
 			imgs[i].Status = db.StatusQueued
 		}
-		h.render(w, r, http.StatusCreated, views.UploadResult(batchID.String(), toViews(imgs)))
+		h.render(w, r, http.StatusCreated, views.UploadResult(batchID.String(), toViews(imgs, viewerFrom(r.Context()))))
 	case len(imgs) == 1:
 		http.Redirect(w, r, "/images/"+imgs[0].ID.String(), http.StatusSeeOther)
 	default:
@@ -120,10 +148,36 @@ func (h *Handler) store(ctx context.Context, files []*staged, imgs []db.Image) e
 	return nil
 }
 
+// uploadFields are the form's other fields.
+type uploadFields struct {
+	visibility string // empty: the default for the uploader
+}
+
+// checkUploader applies the form's fields and the guests' upload limit.
+func (h *Handler) checkUploader(r *http.Request, f uploadFields, n int) *uploadError {
+	if f.visibility != "" && !validVisibility(f.visibility) {
+		return &uploadError{status: http.StatusUnprocessableEntity, message: "Choose who can see the photos: public, unlisted or private."}
+	}
+	if viewerFrom(r.Context()).SignedIn() {
+		return nil
+	}
+	used, err := h.DB.GuestUploadsSince(r.Context(), clientIP(r), time.Now().Add(-time.Hour))
+	if err != nil {
+		return &uploadError{status: http.StatusInternalServerError, message: "The server could not check the upload limit. Please try again."}
+	}
+	if used+n > h.Limits.GuestUploads {
+		left := max(h.Limits.GuestUploads-used, 0)
+		return &uploadError{status: http.StatusTooManyRequests, message: fmt.Sprintf(
+			"Guests can upload %d photos an hour from one network address, and %d are left for now. Nothing was uploaded. Sign up (it is free) to upload more.",
+			h.Limits.GuestUploads, left)}
+	}
+	return nil
+}
+
 // stage reads the multipart body part by part into temporary files and
 // checks each one. It reads the whole body even after a problem, so the
 // browser gets to see the answer instead of a reset connection.
-func (h *Handler) stage(r *http.Request) ([]*staged, *uploadError) {
+func (h *Handler) stage(r *http.Request, fields *uploadFields) ([]*staged, *uploadError) {
 	lim := h.Limits
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -143,6 +197,11 @@ func (h *Handler) stage(r *http.Request) ([]*staged, *uploadError) {
 					message: fmt.Sprintf("The upload is too large. Send at most %d files of up to %d MB each.", lim.MaxFiles, lim.MaxFileBytes>>20)}
 			}
 			return files, &uploadError{status: http.StatusBadRequest, message: "The upload was cut off before it finished. Please try again."}
+		}
+		if part.FormName() == "visibility" {
+			b, _ := io.ReadAll(io.LimitReader(part, 32))
+			fields.visibility = strings.TrimSpace(string(b))
+			continue
 		}
 		if part.FormName() != "image" {
 			part.Close()
@@ -250,7 +309,7 @@ func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *upload
 	case isHTMX(r):
 		h.render(w, r, e.status, views.UploadErrors(views.UploadForm{Message: e.message, FileErrors: e.files}))
 	default:
-		form := h.uploadForm()
+		form := h.uploadForm(r)
 		form.Message, form.FileErrors = e.message, e.files
 		gallery, err := h.gallery(r)
 		if err != nil {
@@ -261,8 +320,13 @@ func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *upload
 	}
 }
 
-func (h *Handler) uploadForm() views.UploadForm {
-	return views.UploadForm{MaxFiles: h.Limits.MaxFiles, MaxMB: h.Limits.MaxFileBytes >> 20, MaxMP: h.Limits.MaxPixels / 1_000_000}
+func (h *Handler) uploadForm(r *http.Request) views.UploadForm {
+	vis := db.Unlisted
+	if viewerFrom(r.Context()).SignedIn() {
+		vis = db.Public
+	}
+	return views.UploadForm{MaxFiles: h.Limits.MaxFiles, MaxMB: h.Limits.MaxFileBytes >> 20,
+		MaxMP: h.Limits.MaxPixels / 1_000_000, Visibility: vis}
 }
 
 var extensions = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}

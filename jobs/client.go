@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"captionai/db"
+	"captionai/mail"
 	"captionai/storage"
 )
 
@@ -39,8 +40,11 @@ type WorkerConfig struct {
 	JobTimeout time.Duration
 	// RescueAfter is how long a job may stay running before River takes it
 	// from a worker presumed dead; zero means JobTimeout plus 30s.
-	RescueAfter time.Duration
-	Log         *slog.Logger
+	RescueAfter    time.Duration
+	GuestRetention time.Duration // unclaimed guest uploads are deleted after this
+	Mail           mail.Sender
+	PublicURL      string // base of links in email
+	Log            *slog.Logger
 }
 
 // fetchCooldown is short so that a job inserted right after another is
@@ -52,6 +56,11 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log})
 	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})
+	river.AddWorker(workers, &DeleteFilesWorker{Files: c.Files})
+	river.AddWorker(workers, &ResetEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
+	// The client inserts the deletion jobs itself; it is set once created.
+	expire := &ExpireGuestsWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log}
+	river.AddWorker(workers, expire)
 
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: c.Log,
@@ -70,10 +79,14 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) { return ExpireGuestsArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
+	expire.Queue = Queue{Client: client}
 	return client, nil
 }

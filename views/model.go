@@ -23,6 +23,8 @@ type Image struct {
 	TotalMS     float64
 	CreatedAt   time.Time
 	CaptionedAt *time.Time
+	Visibility  string // public, unlisted, private
+	CanEdit     bool   // the visitor owns it, or is an admin
 }
 
 func (i Image) URL() string       { return "/images/" + i.ID }
@@ -67,6 +69,7 @@ type UploadForm struct {
 	MaxFiles   int
 	MaxMB      int64
 	MaxMP      int64
+	Visibility string      // preselected visibility
 	Message    string      // whole-request error
 	FileErrors []FileError // per-file errors
 }
@@ -95,3 +98,15 @@ func timeAttr(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func timeText(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+func visibilityLabel(v string) string {
+	switch v {
+	case "public":
+		return "Public: shown in the gallery"
+	case "unlisted":
+		return "Unlisted: anyone with the link"
+	case "private":
+		return "Private: only me"
+	}
+	return v
+}

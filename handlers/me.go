@@ -1,0 +1,62 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"captionai/db"
+	"captionai/views"
+)
+
+// me lists the visitor's own uploads: an account's, or a guest session's.
+func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
+	v := viewerFrom(r.Context())
+	if !v.SignedIn() && v.GuestID == uuid.Nil {
+		http.Redirect(w, r, "/login?next=/me", http.StatusSeeOther)
+		return
+	}
+	before := pageCursor(r)
+	imgs, err := h.DB.OwnedBy(r.Context(), v.Owner(), before, galleryPageSize+1)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, views.MePage(h.page(r, imgs, before, "/me"), !v.SignedIn()))
+}
+
+// meEvents streams the visitor's unfinished uploads on one connection.
+func (h *Handler) meEvents(w http.ResponseWriter, r *http.Request) {
+	v := viewerFrom(r.Context())
+	if !v.SignedIn() && v.GuestID == uuid.Nil {
+		h.notFound(w, r)
+		return
+	}
+	imgs, err := h.DB.OwnedBy(r.Context(), v.Owner(), time.Time{}, 200)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.streamCards(w, r, imgs)
+}
+
+// page turns one more row than a page into the page and its links.
+func (h *Handler) page(r *http.Request, imgs []db.Image, before time.Time, path string) views.Gallery {
+	v := viewerFrom(r.Context())
+	g := views.Gallery{}
+	if len(imgs) > galleryPageSize {
+		imgs = imgs[:galleryPageSize]
+		g.NextURL = path + "?before=" + imgs[len(imgs)-1].CreatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !before.IsZero() {
+		g.FirstURL = path
+	}
+	g.Images = toViews(imgs, v)
+	return g
+}
+
+func pageCursor(r *http.Request) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, r.URL.Query().Get("before"))
+	return t
+}

@@ -1,0 +1,51 @@
+package handlers
+
+import (
+	"net/http"
+
+	"captionai/db"
+)
+
+func validVisibility(v string) bool { return v == db.Public || v == db.Unlisted || v == db.Private }
+
+// setVisibility lets the owner (or an admin) change who sees an image.
+func (h *Handler) setVisibility(w http.ResponseWriter, r *http.Request) {
+	img, ok := h.loadImage(w, r)
+	if !ok {
+		return
+	}
+	if !viewerFrom(r.Context()).CanEdit(img) {
+		h.fail(w, r, http.StatusForbidden, "Not yours", "Only the person who uploaded this photo can change it.")
+		return
+	}
+	vis := r.PostFormValue("visibility")
+	if !validVisibility(vis) {
+		h.fail(w, r, http.StatusUnprocessableEntity, "Unknown visibility", "Choose public, unlisted or private.")
+		return
+	}
+	if err := h.DB.SetVisibility(r.Context(), img.ID, vis); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.flash(r, "Saved: this photo is now "+vis+".")
+	http.Redirect(w, r, "/images/"+img.ID.String(), http.StatusSeeOther)
+}
+
+// deleteImage lets the owner or an admin remove an image; its file goes
+// through a job queued in the same transaction.
+func (h *Handler) deleteImage(w http.ResponseWriter, r *http.Request) {
+	img, ok := h.loadImage(w, r)
+	if !ok {
+		return
+	}
+	if !viewerFrom(r.Context()).CanEdit(img) {
+		h.fail(w, r, http.StatusForbidden, "Not yours", "Only the person who uploaded this photo can delete it.")
+		return
+	}
+	if err := h.DB.DeleteImage(r.Context(), img.ID, h.Jobs.DeleteFilesTx); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.flash(r, "The photo was deleted.")
+	http.Redirect(w, r, "/me", http.StatusSeeOther)
+}

@@ -155,3 +155,53 @@ func TestBrowserUploadWithoutJavaScript(t *testing.T) {
 	}
 	screenshot(t, ctx, "nojs-image-page")
 }
+
+// Sign up in the browser, upload a private photo, and check that another
+// browser (its own profile, so no shared cookies) gets 404 for its page and
+// its file.
+func TestBrowserPrivateUploadIsHidden(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	ctx := browser(t)
+	img := writePhoto(t, "secret.jpg")
+
+	var page string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(s.URL+"/signup"),
+		chromedp.SendKeys(`input[name=email]`, "browser@example.com", chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=password]`, "browser password", chromedp.ByQuery),
+		chromedp.Submit(`input[name=password]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.flash`, chromedp.ByQuery),
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.SetUploadFiles(`#image`, []string{img}, chromedp.ByID),
+		chromedp.SetValue(`select[name=visibility]`, "private", chromedp.ByQuery),
+		chromedp.Click(`form.upload button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#upload-results .notice a`, chromedp.ByQuery),
+		chromedp.Click(`#upload-results .notice a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#caption`, chromedp.ByID),
+		chromedp.Location(&page),
+	)
+	screenshot(t, ctx, "private-upload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(page, s.URL+"/images/") {
+		t.Fatalf("at %s", page)
+	}
+
+	other := browser(t)
+	for _, u := range []string{page, page + "/file"} {
+		res, err := chromedp.RunResponse(other, chromedp.Navigate(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != 404 {
+			t.Errorf("second browser context: %s answered %d, want 404", u, res.Status)
+		}
+	}
+	// The owner still sees both.
+	res, err := chromedp.RunResponse(ctx, chromedp.Navigate(page+"/file"))
+	if err != nil || res.Status != 200 {
+		t.Fatalf("owner's file: %v %v", res, err)
+	}
+}

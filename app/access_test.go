@@ -1,0 +1,371 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"captionai/config"
+)
+
+// browserless is one visitor: a cookie jar, and no redirect following so
+// each status is seen as sent.
+type browserless struct {
+	t    testing.TB
+	base string
+	c    *http.Client
+}
+
+func visitor(t testing.TB, base string) *browserless {
+	jar, _ := cookiejar.New(nil)
+	return &browserless{t: t, base: base, c: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browserless) do(req *http.Request) (int, string, http.Header) {
+	b.t.Helper()
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body), res.Header
+}
+
+func (b *browserless) get(path string, hdr ...string) (int, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest("GET", b.base+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	code, body, _ := b.do(req)
+	return code, body
+}
+
+// status of an event stream: read the headers only.
+func (b *browserless) streamStatus(path string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.base+path, nil)
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func (b *browserless) form(path string, vals url.Values, hdr ...string) (int, string, http.Header) {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(vals.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return b.do(req)
+}
+
+// upload sends one photo with the given visibility ("" for the default)
+// and returns the new image's id.
+func (b *browserless) upload(visibility string, hdr ...string) (int, string) {
+	b.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if visibility != "" {
+		mw.WriteField("visibility", visibility)
+	}
+	fw, _ := mw.CreateFormFile("image", "p.jpg")
+	fw.Write(photo(b.t, 24, 24))
+	mw.Close()
+	req, _ := http.NewRequest("POST", b.base+"/images", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	code, _, h := b.do(req)
+	return code, strings.TrimPrefix(h.Get("Location"), "/images/")
+}
+
+func (b *browserless) mustUpload(visibility string) string {
+	b.t.Helper()
+	code, id := b.upload(visibility)
+	if code != http.StatusSeeOther || id == "" {
+		b.t.Fatalf("upload: status %d", code)
+	}
+	return id
+}
+
+func (b *browserless) signup(email, password string) {
+	b.t.Helper()
+	code, body, _ := b.form("/signup", url.Values{"email": {email}, "password": {password}})
+	if code != http.StatusSeeOther {
+		b.t.Fatalf("signup %s: %d %.300s", email, code, body)
+	}
+}
+
+func (b *browserless) cookie() string {
+	u, _ := url.Parse(b.base)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "captionai_session" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// Every viewer against every visibility on every path, with exact codes.
+func TestAccessMatrix(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both, tweak: func(c *config.Config) { c.AdminEmails = []string{"admin@example.com"} }})
+
+	anon := visitor(t, s.URL)
+	guest := visitor(t, s.URL)
+	otherGuest := visitor(t, s.URL)
+	owner := visitor(t, s.URL)
+	other := visitor(t, s.URL)
+	admin := visitor(t, s.URL)
+	owner.signup("owner@example.com", "owner password")
+	other.signup("other@example.com", "other password")
+	admin.signup("admin@example.com", "admin password")
+	otherGuest.mustUpload("private") // now a guest with uploads of its own
+
+	type img struct{ id, vis, owner string }
+	var imgs []img
+	for _, vis := range []string{"public", "unlisted", "private"} {
+		imgs = append(imgs, img{owner.mustUpload(vis), vis, "owner"}, img{guest.mustUpload(vis), vis, "guest"})
+	}
+
+	who := map[string]*browserless{"anonymous": anon, "guest": guest, "other guest": otherGuest,
+		"owner": owner, "other user": other, "admin": admin}
+	for name, v := range who {
+		_, gallery := v.get("/")
+		_, mine := v.get("/me")
+		for _, im := range imgs {
+			sees := im.vis != "private" || name == im.owner || name == "admin"
+			want := http.StatusNotFound
+			if sees {
+				want = http.StatusOK
+			}
+			cell := fmt.Sprintf("%s / %s %s image", name, im.vis, im.owner)
+			if code, _ := v.get("/images/" + im.id); code != want {
+				t.Errorf("%s: page %d, want %d", cell, code, want)
+			}
+			if code, _ := v.get("/images/"+im.id, "Accept", "application/json"); code != want {
+				t.Errorf("%s: json %d, want %d", cell, code, want)
+			}
+			if code := v.streamStatus("/images/" + im.id + "/events"); code != want {
+				t.Errorf("%s: events %d, want %d", cell, code, want)
+			}
+			if code, _ := v.get("/images/" + im.id + "/file"); code != want {
+				t.Errorf("%s: file %d, want %d", cell, code, want)
+			}
+			if listed := strings.Contains(gallery, im.id); listed != (im.vis == "public") {
+				t.Errorf("%s: in the public gallery = %v", cell, listed)
+			}
+			if listed := strings.Contains(mine, im.id); listed != (name == im.owner) {
+				t.Errorf("%s: on /me = %v", cell, listed)
+			}
+		}
+	}
+
+	// Only the owner or an admin changes visibility; others get 404 for a
+	// private image and 403 for one they can see.
+	priv, pub := imgs[4].id, imgs[0].id
+	vals := url.Values{"visibility": {"public"}}
+	if code, _, _ := other.form("/images/"+priv+"/visibility", vals); code != http.StatusNotFound {
+		t.Errorf("other user changing a private image: %d, want 404", code)
+	}
+	if code, _, _ := other.form("/images/"+pub+"/visibility", url.Values{"visibility": {"private"}}); code != http.StatusForbidden {
+		t.Errorf("other user changing a public image: %d, want 403", code)
+	}
+	if code, _, _ := owner.form("/images/"+priv+"/visibility", vals); code != http.StatusSeeOther {
+		t.Errorf("owner changing visibility: %d, want 303", code)
+	}
+	if code, _ := anon.get("/images/" + priv); code != http.StatusOK {
+		t.Errorf("after making it public, anonymous gets %d", code)
+	}
+}
+
+// A guest's uploads move to the account on sign-up, and the old guest
+// session no longer owns them.
+func TestGuestClaimsUploadsOnSignup(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	g := visitor(t, s.URL)
+	ids := []string{g.mustUpload("private"), g.mustUpload(""), g.mustUpload("public")}
+	old := g.cookie()
+
+	g.signup("claimer@example.com", "a long password")
+	_, mine := g.get("/me")
+	for _, id := range ids {
+		if !strings.Contains(mine, id) {
+			t.Errorf("/me lacks %s after sign-up", id)
+		}
+	}
+	var n int
+	s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM images i JOIN users u ON u.id = i.user_id
+		WHERE u.email = 'claimer@example.com' AND i.guest_id IS NULL`).Scan(&n)
+	if n != 3 {
+		t.Fatalf("%d images moved to the account, want 3", n)
+	}
+
+	// The pre-sign-up cookie is dead: it owns nothing and sees no private image.
+	stale := visitor(t, s.URL)
+	u, _ := url.Parse(s.URL)
+	stale.c.Jar.SetCookies(u, []*http.Cookie{{Name: "captionai_session", Value: old}})
+	if code, _ := stale.get("/images/" + ids[0]); code != http.StatusNotFound {
+		t.Errorf("old guest session sees the private image: %d", code)
+	}
+	if code, _ := stale.get("/me"); code != http.StatusSeeOther {
+		t.Errorf("old guest session /me: %d, want 303 to sign in", code)
+	}
+
+	// Signing in (not up) claims too.
+	g2 := visitor(t, s.URL)
+	id := g2.mustUpload("private")
+	if code, _, _ := g2.form("/login", url.Values{"email": {"claimer@example.com"}, "password": {"a long password"}}); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	if code, _ := g.get("/images/" + id); code != http.StatusOK {
+		t.Errorf("the account does not see the image claimed at sign-in: %d", code)
+	}
+}
+
+func TestSignupAndLoginErrors(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	v := visitor(t, s.URL)
+	for _, c := range []struct {
+		email, password string
+		code            int
+		want            string
+	}{
+		{"not-an-email", "long enough", 422, "valid email address"},
+		{"a@example.com", "short", 422, "at least 8 characters"},
+	} {
+		code, body, _ := v.form("/signup", url.Values{"email": {c.email}, "password": {c.password}})
+		if code != c.code || !strings.Contains(body, c.want) {
+			t.Errorf("signup %q: %d, want %d with %q", c.email, code, c.code, c.want)
+		}
+	}
+	v.signup("a@example.com", "right password")
+	code, body, _ := visitor(t, s.URL).form("/signup", url.Values{"email": {"A@example.com"}, "password": {"whatever123"}})
+	if code != http.StatusConflict || !strings.Contains(body, "already exists") {
+		t.Errorf("duplicate signup: %d", code)
+	}
+
+	// Five wrong passwords lock the account for a while, even for the
+	// right password, and the page says so.
+	x := visitor(t, s.URL)
+	for i := range 5 {
+		if code, _, _ := x.form("/login", url.Values{"email": {"a@example.com"}, "password": {"wrong password"}}); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d, want 401", i, code)
+		}
+	}
+	code, body, _ = x.form("/login", url.Values{"email": {"a@example.com"}, "password": {"right password"}})
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed sign-ins") {
+		t.Fatalf("after 5 failures: %d", code)
+	}
+}
+
+func TestCrossOriginPostIsRefused(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	v := visitor(t, s.URL)
+	if code, _ := v.upload("", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); code != http.StatusForbidden {
+		t.Errorf("cross-origin upload: %d, want 403", code)
+	}
+	if code, _, _ := v.form("/signup", url.Values{"email": {"x@example.com"}, "password": {"long enough"}},
+		"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); code != http.StatusForbidden {
+		t.Errorf("cross-origin signup: %d, want 403", code)
+	}
+	if code, _ := v.upload("", "Origin", s.URL, "Sec-Fetch-Site", "same-origin", "HX-Request", "true"); code != http.StatusCreated {
+		t.Errorf("same-origin htmx upload: %d, want 201", code)
+	}
+}
+
+func TestCaptionIsRenderedAsText(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	v := visitor(t, s.URL)
+	id := v.mustUpload("public")
+	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
+	if _, err := s.app.Pool.Exec(context.Background(), `UPDATE images SET caption = '<script>alert(1)</script>' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/images/" + id, "/"} {
+		_, body := v.get(path)
+		if strings.Contains(body, "<script>alert(1)") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s does not escape the caption", path)
+		}
+	}
+}
+
+func TestGuestUploadLimit(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both, tweak: func(c *config.Config) { c.GuestUploads = 2 }})
+	g := visitor(t, s.URL)
+	g.mustUpload("")
+	g.mustUpload("")
+	code, _ := g.upload("")
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("third guest upload: %d, want 429", code)
+	}
+	_, body, _ := func() (int, string, http.Header) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		fw, _ := mw.CreateFormFile("image", "p.jpg")
+		fw.Write(photo(t, 8, 8))
+		mw.Close()
+		req, _ := http.NewRequest("POST", s.URL+"/images", &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		return g.do(req)
+	}()
+	if !strings.Contains(body, "Guests can upload 2 photos an hour") {
+		t.Errorf("the limit is not explained")
+	}
+	u := visitor(t, s.URL)
+	u.signup("uploader@example.com", "long enough")
+	for range 3 {
+		u.mustUpload("")
+	}
+}
+
+func TestDeleteAccountRemovesImagesAndFiles(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	u := visitor(t, s.URL)
+	u.signup("leaving@example.com", "long enough")
+	id := u.mustUpload("public")
+	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
+	if countFiles(t, s.MediaDir) != 1 {
+		t.Fatal("no stored file")
+	}
+	if code, body, _ := u.form("/account/delete", url.Values{"confirm": {"delete"}}); code != 422 || !strings.Contains(body, "Nothing was deleted") {
+		t.Fatalf("unconfirmed delete: %d", code)
+	}
+	if code, _, _ := u.form("/account/delete", url.Values{"confirm": {"DELETE"}}); code != http.StatusSeeOther {
+		t.Fatalf("delete: %d", code)
+	}
+	if n := countRows(t, s); n != 0 {
+		t.Errorf("%d image rows left", n)
+	}
+	for i := 0; countFiles(t, s.MediaDir) != 0; i++ {
+		if i == 100 {
+			t.Fatal("the file was not deleted")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := u.get("/account"); code != http.StatusSeeOther {
+		t.Errorf("deleted account still signed in: %d", code)
+	}
+}

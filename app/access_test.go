@@ -147,6 +147,10 @@ func TestAccessMatrix(t *testing.T) {
 	who := map[string]*browserless{"anonymous": anon, "guest": guest, "other guest": otherGuest,
 		"owner": owner, "other user": other, "admin": admin}
 	for name, v := range who {
+		adminCode, all := v.get("/admin")
+		if want := map[bool]int{true: 200, false: 404}[name == "admin"]; adminCode != want {
+			t.Errorf("%s: /admin %d, want %d", name, adminCode, want)
+		}
 		_, gallery := v.get("/")
 		_, mine := v.get("/me")
 		for _, im := range imgs {
@@ -174,6 +178,9 @@ func TestAccessMatrix(t *testing.T) {
 			if listed := strings.Contains(mine, im.id); listed != (name == im.owner) {
 				t.Errorf("%s: on /me = %v", cell, listed)
 			}
+			if listed := strings.Contains(all, im.id); listed != (name == "admin") {
+				t.Errorf("%s: on /admin = %v", cell, listed)
+			}
 		}
 	}
 
@@ -192,6 +199,17 @@ func TestAccessMatrix(t *testing.T) {
 	}
 	if code, _ := anon.get("/images/" + priv); code != http.StatusOK {
 		t.Errorf("after making it public, anonymous gets %d", code)
+	}
+
+	// Admins moderate: they may delete anyone's image.
+	if code, _, _ := other.form("/images/"+pub+"/delete", nil); code != http.StatusForbidden {
+		t.Errorf("other user deleting: %d, want 403", code)
+	}
+	if code, _, h := admin.form("/images/"+pub+"/delete", nil); code != http.StatusSeeOther || h.Get("Location") != "/admin" {
+		t.Errorf("admin deleting: %d %s", code, h.Get("Location"))
+	}
+	if code, _ := owner.get("/images/" + pub); code != http.StatusNotFound {
+		t.Errorf("deleted image still there: %d", code)
 	}
 }
 

@@ -120,17 +120,28 @@ func (s *Store) Batch(ctx context.Context, batchID uuid.UUID) ([]Image, error) {
 // Recent returns up to limit public images created before the given time,
 // newest first; a zero before means from the newest.
 func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Image, error) {
+	return s.list(ctx, `visibility = 'public'`, before, limit)
+}
+
+// All is Recent over every image, for moderation.
+func (s *Store) All(ctx context.Context, before time.Time, limit int) ([]Image, error) {
+	return s.list(ctx, `true`, before, limit)
+}
+
+// list pages through the images matching where (with $3, $4 as extra
+// arguments), newest first.
+func (s *Store) list(ctx context.Context, where string, before time.Time, limit int, args ...any) ([]Image, error) {
 	if before.IsZero() {
 		before = time.Now().Add(time.Hour)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+` FROM images
-		WHERE visibility = 'public' AND created_at < $1 ORDER BY created_at DESC LIMIT $2`, before, limit)
+		WHERE `+where+` AND created_at < $1 ORDER BY created_at DESC LIMIT $2`, append([]any{before, limit}, args...)...)
 	if err != nil {
-		return nil, fmt.Errorf("listing recent images: %w", err)
+		return nil, fmt.Errorf("listing images: %w", err)
 	}
 	imgs, err := collectImages(rows)
 	if err != nil {
-		return nil, fmt.Errorf("listing recent images: %w", err)
+		return nil, fmt.Errorf("listing images: %w", err)
 	}
 	return imgs, nil
 }
@@ -268,20 +279,7 @@ type Owner struct {
 // OwnedBy returns up to limit images of owner created before the given
 // time, newest first.
 func (s *Store) OwnedBy(ctx context.Context, o Owner, before time.Time, limit int) ([]Image, error) {
-	if before.IsZero() {
-		before = time.Now().Add(time.Hour)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+` FROM images
-		WHERE ((user_id = $1) OR (guest_id = $2)) AND created_at < $3
-		ORDER BY created_at DESC LIMIT $4`, nullUUID(o.UserID), nullUUID(o.GuestID), before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("listing own images: %w", err)
-	}
-	imgs, err := collectImages(rows)
-	if err != nil {
-		return nil, fmt.Errorf("listing own images: %w", err)
-	}
-	return imgs, nil
+	return s.list(ctx, `(user_id = $3 OR guest_id = $4)`, before, limit, nullUUID(o.UserID), nullUUID(o.GuestID))
 }
 
 func nullUUID(id uuid.UUID) *uuid.UUID {

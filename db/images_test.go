@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -15,7 +16,7 @@ import (
 func newImage(batch uuid.UUID) db.Image {
 	id := uuid.New()
 	return db.Image{ID: id, BatchID: batch, StorageKey: "images/" + id.String() + ".jpg",
-		ContentType: "image/jpeg", OriginalName: "a.jpg", SizeBytes: 10, Width: 2, Height: 2}
+		ContentType: "image/jpeg", OriginalName: "a.jpg", SizeBytes: 10, Width: 2, Height: 2, Visibility: db.Public}
 }
 
 // A failed job insert must leave no image row behind.
@@ -86,5 +87,44 @@ func TestFailOrphaned(t *testing.T) {
 	l, _ := s.Image(ctx, live.ID)
 	if o.Status != db.StatusFailed || o.Error == "" || l.Status != db.StatusCaptioning {
 		t.Fatalf("orphan %s (%q), live %s", o.Status, o.Error, l.Status)
+	}
+}
+
+// Unclaimed guest uploads older than the cutoff go, with their files
+// queued for deletion in the same transaction; accounts' uploads stay.
+func TestExpireGuestImages(t *testing.T) {
+	t.Parallel()
+	pool, _ := testutil.NewDB(t)
+	s := db.New(pool)
+	ctx := context.Background()
+	guest := uuid.New()
+	old, fresh := newImage(uuid.New()), newImage(uuid.New())
+	old.GuestID, fresh.GuestID = &guest, &guest
+	old.Visibility, fresh.Visibility = db.Unlisted, db.Unlisted
+	u, err := s.CreateUser(ctx, "keeper@example.com", "hash", false, uuid.Nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := newImage(uuid.New())
+	kept.UserID, kept.Visibility = &u.ID, db.Public
+	noJob := func(context.Context, pgx.Tx, uuid.UUID) (int64, error) { return 1, nil }
+	if err := s.CreateImages(ctx, []db.Image{old, fresh, kept}, noJob); err != nil {
+		t.Fatal(err)
+	}
+	pool.Exec(ctx, `UPDATE images SET created_at = now() - interval '8 days' WHERE id = ANY($1)`, []uuid.UUID{old.ID, kept.ID})
+
+	var queued []string
+	n, err := s.ExpireGuestImages(ctx, time.Now().Add(-7*24*time.Hour), func(ctx context.Context, tx pgx.Tx, keys []string) error {
+		queued = append(queued, keys...)
+		return nil
+	})
+	if err != nil || n != 1 || len(queued) != 1 || queued[0] != old.StorageKey {
+		t.Fatalf("expired %d (%v), queued %v", n, err, queued)
+	}
+	for id, want := range map[uuid.UUID]bool{old.ID: false, fresh.ID: true, kept.ID: true} {
+		_, err := s.Image(ctx, id)
+		if exists := err == nil; exists != want {
+			t.Errorf("image %s exists = %v, want %v", id, exists, want)
+		}
 	}
 }

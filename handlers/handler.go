@@ -26,6 +26,7 @@ type ImageStore interface {
 	Image(ctx context.Context, id uuid.UUID) (db.Image, error)
 	Batch(ctx context.Context, batchID uuid.UUID) ([]db.Image, error)
 	Recent(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
+	All(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
 	OwnedBy(ctx context.Context, o db.Owner, before time.Time, limit int) ([]db.Image, error)
 	CreateImages(ctx context.Context, imgs []db.Image, enqueue db.EnqueueFunc) error
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
@@ -125,6 +126,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/account", h.accountPage)
 		r.Post("/account/password", h.changePassword)
 		r.Post("/account/delete", h.deleteAccount)
+		r.Get("/admin", h.admin)
 	})
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.notFound(w, r) })

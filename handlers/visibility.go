@@ -47,5 +47,9 @@ func (h *Handler) deleteImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.flash(r, "The photo was deleted.")
-	http.Redirect(w, r, "/me", http.StatusSeeOther)
+	next := "/me"
+	if !viewerFrom(r.Context()).Owns(img) {
+		next = "/admin" // an admin moderating
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -53,7 +53,6 @@ type App struct {
 	river    *jobs.Client
 	hub      *notify.Hub
 	sessions *scs.SessionManager
-	store    *pgxstore.PostgresStore
 }
 
 // CheckModel reports, before anything starts, a missing ONNX Runtime
@@ -137,9 +136,10 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 	}
 	if roles.Web {
 		a.hub = notify.NewHub()
-		a.store = pgxstore.NewWithCleanupInterval(a.Pool, 30*time.Minute)
 		a.sessions = scs.New()
-		a.sessions.Store = a.store
+		// Expired sessions are deleted by the housekeeping job, not by a
+		// goroutine in every web process.
+		a.sessions.Store = pgxstore.NewWithCleanupInterval(a.Pool, 0)
 		a.sessions.Lifetime = 30 * 24 * time.Hour
 		a.sessions.Cookie.Name = "captionai_session"
 		a.sessions.Cookie.HttpOnly = true
@@ -234,9 +234,6 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 
 // Close releases the model, the pool and the embedded Postgres.
 func (a *App) Close() {
-	if a.store != nil {
-		a.store.StopCleanup()
-	}
 	if a.model != nil {
 		a.model.Close()
 	}

@@ -128,3 +128,25 @@ func TestExpireGuestImages(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteExpired(t *testing.T) {
+	t.Parallel()
+	pool, _ := testutil.NewDB(t)
+	s := db.New(pool)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, "x@example.com", "hash", false, uuid.Nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Exec(ctx, `INSERT INTO sessions VALUES ('old', '', now() - interval '1 hour'), ('live', '', now() + interval '1 hour')`)
+	pool.Exec(ctx, `INSERT INTO login_failures (email, at) VALUES ('a', now() - interval '2 days'), ('b', now())`)
+	s.CreateResetToken(ctx, u.ID, []byte("h"), time.Now().Add(-48*time.Hour))
+	if err := s.DeleteExpired(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var sessions, failures, resets int
+	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM login_failures), (SELECT count(*) FROM password_resets)`).Scan(&sessions, &failures, &resets)
+	if sessions != 1 || failures != 1 || resets != 0 {
+		t.Fatalf("left %d sessions, %d failures, %d resets; want 1, 1, 0", sessions, failures, resets)
+	}
+}

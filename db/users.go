@@ -217,3 +217,16 @@ func (s *Store) UseResetToken(ctx context.Context, tokenHash []byte, passwordHas
 	}
 	return u, tx.Commit(ctx)
 }
+
+// DeleteExpired removes expired sessions, and sign-in failures and reset
+// tokens older than the given time.
+func (s *Store) DeleteExpired(ctx context.Context, before time.Time) error {
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM sessions WHERE expiry < now()`)
+	b.Queue(`DELETE FROM login_failures WHERE at < $1`, before)
+	b.Queue(`DELETE FROM password_resets WHERE expires_at < $1`, before)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("deleting expired rows: %w", err)
+	}
+	return nil
+}

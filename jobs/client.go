@@ -58,9 +58,9 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})
 	river.AddWorker(workers, &DeleteFilesWorker{Files: c.Files})
 	river.AddWorker(workers, &ResetEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
-	// The client inserts the deletion jobs itself; it is set once created.
-	expire := &ExpireGuestsWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log}
-	river.AddWorker(workers, expire)
+	// Housekeeping queues file deletions with this client, set once made.
+	housekeeping := &HousekeepingWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log}
+	river.AddWorker(workers, housekeeping)
 
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: c.Log,
@@ -80,13 +80,13 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-				func() (river.JobArgs, *river.InsertOpts) { return ExpireGuestsArgs{}, nil },
+				func() (river.JobArgs, *river.InsertOpts) { return HousekeepingArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	expire.Queue = Queue{Client: client}
+	housekeeping.Queue = Queue{Client: client}
 	return client, nil
 }

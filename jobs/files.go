@@ -33,23 +33,28 @@ func (w *DeleteFilesWorker) Work(ctx context.Context, job *river.Job[DeleteFiles
 	return nil
 }
 
-// ExpireGuestsArgs runs periodically to delete guest uploads nobody claimed.
-type ExpireGuestsArgs struct{}
+// HousekeepingArgs runs hourly: it deletes guest uploads nobody claimed,
+// expired sessions and old sign-in failures. As a River periodic job it
+// runs once per cluster, however many processes there are.
+type HousekeepingArgs struct{}
 
-func (ExpireGuestsArgs) Kind() string { return "expire_guest_uploads" }
+func (HousekeepingArgs) Kind() string { return "housekeeping" }
 
-type ExpireGuestsWorker struct {
-	river.WorkerDefaults[ExpireGuestsArgs]
+type HousekeepingWorker struct {
+	river.WorkerDefaults[HousekeepingArgs]
 	DB        *db.Store
 	Queue     Queue
-	Retention time.Duration
+	Retention time.Duration // of unclaimed guest uploads
 	Log       *slog.Logger
 }
 
-func (w *ExpireGuestsWorker) Work(ctx context.Context, job *river.Job[ExpireGuestsArgs]) error {
+func (w *HousekeepingWorker) Work(ctx context.Context, job *river.Job[HousekeepingArgs]) error {
 	n, err := w.DB.ExpireGuestImages(ctx, time.Now().Add(-w.Retention), w.Queue.DeleteFilesTx)
+	if err != nil {
+		return err
+	}
 	if n > 0 {
 		w.Log.Info("deleted unclaimed guest uploads", "count", n, "older_than", w.Retention)
 	}
-	return err
+	return w.DB.DeleteExpired(ctx, time.Now().Add(-24*time.Hour))
 }

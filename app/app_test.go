@@ -546,3 +546,33 @@ func TestHealthAndNotFound(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONUpload(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	res := post(t, s.URL, []file{{"a.jpg", photo(t, 20, 20)}}, map[string]string{"Accept": "application/json"})
+	var got struct {
+		BatchID string `json:"batch_id"`
+		Images  []struct {
+			ID        string    `json:"id"`
+			Status    string    `json:"status"`
+			CreatedAt time.Time `json:"created_at"`
+		} `json:"images"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusCreated || len(got.Images) != 1 || got.Images[0].Status != "queued" ||
+		time.Since(got.Images[0].CreatedAt) > time.Minute || got.BatchID == "" {
+		t.Fatalf("%d %+v", res.StatusCode, got)
+	}
+	res = post(t, s.URL, []file{{"x.jpg", []byte("text")}}, map[string]string{"Accept": "application/json"})
+	var refused struct {
+		Error string
+		Files []struct{ Name, Error string }
+	}
+	json.NewDecoder(res.Body).Decode(&refused)
+	if res.StatusCode != 422 || len(refused.Files) != 1 || refused.Files[0].Name != "x.jpg" || refused.Files[0].Error == "" {
+		t.Fatalf("%d %+v", res.StatusCode, refused)
+	}
+}

@@ -76,16 +76,17 @@ func collectImages(rows pgx.Rows) ([]Image, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Image, error) { return scanImage(r) })
 }
 
-// insertImageTx inserts a queued image inside tx; the caller inserts its job
-// in the same transaction.
-func insertImageTx(ctx context.Context, tx pgx.Tx, img Image) error {
-	_, err := tx.Exec(ctx, `INSERT INTO images
+// insertImageTx inserts a queued image inside tx and sets its creation
+// time; the caller inserts its job in the same transaction.
+func insertImageTx(ctx context.Context, tx pgx.Tx, img *Image) error {
+	err := tx.QueryRow(ctx, `INSERT INTO images
 		(id, batch_id, status, storage_key, content_type, original_name, size_bytes, width, height, job_id,
 		 user_id, guest_id, visibility, uploader_ip)
-		VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		RETURNING status, created_at`,
 		img.ID, img.BatchID, img.StorageKey, img.ContentType, img.OriginalName,
 		img.SizeBytes, img.Width, img.Height, img.JobID,
-		img.UserID, img.GuestID, img.Visibility, img.UploaderIP)
+		img.UserID, img.GuestID, img.Visibility, img.UploaderIP).Scan(&img.Status, &img.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("inserting image %s: %w", img.ID, err)
 	}
@@ -247,7 +248,8 @@ func (s *Store) FailOrphaned(ctx context.Context) (int, error) {
 type EnqueueFunc func(ctx context.Context, tx pgx.Tx, imageID uuid.UUID) (int64, error)
 
 // CreateImages inserts the images and their jobs in one transaction: either
-// every image is queued with its job, or nothing is.
+// every image is queued with its job, or nothing is. It fills in each
+// image's job, status and creation time.
 func (s *Store) CreateImages(ctx context.Context, imgs []Image, enqueue EnqueueFunc) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -260,7 +262,7 @@ func (s *Store) CreateImages(ctx context.Context, imgs []Image, enqueue EnqueueF
 			return fmt.Errorf("queueing caption job for %s: %w", imgs[i].ID, err)
 		}
 		imgs[i].JobID = &jobID
-		if err := insertImageTx(ctx, tx, imgs[i]); err != nil {
+		if err := insertImageTx(ctx, tx, &imgs[i]); err != nil {
 			return err
 		}
 	}

@@ -103,14 +103,10 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	case wantsJSON(r):
 		out := make([]imageJSON, len(imgs))
 		for i, img := range imgs {
-			img.Status = db.StatusQueued
 			out[i] = newImageJSON(img)
 		}
 		h.writeJSON(w, http.StatusCreated, map[string]any{"batch_id": batchID, "images": out})
 	case isHTMX(r):
-		for i := range imgs {
-			imgs[i].Status = db.StatusQueued
-		}
 		h.render(w, r, http.StatusCreated, views.UploadResult(batchID.String(), toViews(imgs, viewerFrom(r.Context()))))
 	case len(imgs) == 1:
 		http.Redirect(w, r, "/images/"+imgs[0].ID.String(), http.StatusSeeOther)
@@ -305,7 +301,15 @@ func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *upload
 	h.Log.Info("upload refused", "status", e.status, "reason", e.message, "files", len(e.files))
 	switch {
 	case wantsJSON(r):
-		h.writeJSON(w, e.status, map[string]any{"error": e.message, "files": e.files})
+		type fileError struct {
+			Name  string `json:"name"`
+			Error string `json:"error"`
+		}
+		files := make([]fileError, len(e.files))
+		for i, f := range e.files {
+			files[i] = fileError{f.Name, f.Message}
+		}
+		h.writeJSON(w, e.status, map[string]any{"error": e.message, "files": files})
 	case isHTMX(r):
 		h.render(w, r, e.status, views.UploadErrors(views.UploadForm{Message: e.message, FileErrors: e.files}))
 	default:

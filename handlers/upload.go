@@ -107,7 +107,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		}
 		h.writeJSON(w, http.StatusCreated, map[string]any{"batch_id": batchID, "images": out})
 	case isHTMX(r):
-		h.render(w, r, http.StatusCreated, views.UploadResult(batchID.String(), toViews(imgs, viewerFrom(r.Context()))))
+		h.render(w, r, http.StatusCreated, views.UploadResult(batchID.String(), toViews(imgs, viewer)))
 	case len(imgs) == 1:
 		http.Redirect(w, r, "/images/"+imgs[0].ID.String(), http.StatusSeeOther)
 	default:

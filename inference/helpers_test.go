@@ -10,37 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"captionai/testutil"
 )
 
 const tinyDir = "../models/tiny-random"
 
-// ortLib finds the ONNX Runtime library: $ORT_LIB, else the copy that
-// scripts/fetch-ort.sh puts under the repository root.
-func ortLib(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("ORT_LIB"); p != "" {
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package directory; set ORT_LIB to libonnxruntime.so")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, ".cache", "onnxruntime", "1.24.3", "libonnxruntime.so.1")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("ONNX Runtime library missing at %s: run scripts/fetch-ort.sh (or set ORT_LIB)", p)
-	}
-	return p
-}
+// ortLib is the ONNX Runtime library the tests load.
+func ortLib(t testing.TB) string { return testutil.ORTLib(t) }
 
 func openTiny(t testing.TB, opts Options) *Model {
 	t.Helper()

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""Stage 1: convert an nsfwjs tfjs layers model to PyTorch (+ ONNX) and write check data.
+
+    /usr/bin/python3 training/convert_backbone.py --backbone mobilenet_v2 [--data DIR]
+
+Reads training/work/tfjs/<backbone>/ (written by backbone/unpack_tfjs.js), writes
+training/work/backbone/<backbone>/: backbone.pt (NCHW module weights),
+backbone.onnx (pixel_values -> feature map + class probabilities), and check/
+with a few real preprocessed images and the PyTorch outputs, which
+backbone/check_tfjs.js compares against tfjs (and ONNX Runtime) in Node.
+"""
+
+import argparse
+import io
+import os
+import sys
+
+import numpy as np
+import onnx
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BACKBONES, WORK, data_dir, preprocess, read_split, save_json  # noqa: E402
+from backbone.keras_torch import KerasGraph, final_layer, input_hw, load_tfjs_weights  # noqa: E402
+
+CHECK_IMAGES = 4
+
+
+def load_backbone(name, with_logits=False):
+    spec = BACKBONES[name]
+    mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", name))
+    outs = [spec["feature"]] + ([final_layer(mj)] if with_logits else [])
+    g = KerasGraph(mj, weights, outs, input_hw(mj)).eval()
+    return g, mj
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--data")
+    args = ap.parse_args()
+    data = data_dir(args.data)
+    spec = BACKBONES[args.backbone]
+    out = os.path.join(WORK, "backbone", args.backbone)
+    os.makedirs(os.path.join(out, "check"), exist_ok=True)
+    torch.set_num_threads(2)
+
+    g, mj = load_backbone(args.backbone, with_logits=True)
+    size = spec["size"]
+    assert input_hw(mj) == (size, size), input_hw(mj)
+    names = read_split(data, "test")[:CHECK_IMAGES]
+    x = np.stack([preprocess(os.path.join(data, "images", n), size) for n in names])
+    with torch.no_grad():
+        feat, probs = g(torch.from_numpy(x))
+    print(f"{args.backbone}: feature {spec['feature']} {tuple(feat.shape)}, probs {tuple(probs.shape)}")
+    # Check files are NHWC like tfjs.
+    x.transpose(0, 2, 3, 1).astype("<f4").tofile(os.path.join(out, "check", "input_nhwc.f32"))
+    feat.numpy().transpose(0, 2, 3, 1).astype("<f4").tofile(os.path.join(out, "check", "torch_feature_nhwc.f32"))
+    probs.numpy().astype("<f4").tofile(os.path.join(out, "check", "torch_probs.f32"))
+    save_json(os.path.join(out, "check", "meta.json"), {
+        "backbone": args.backbone, "images": names, "input_shape": [len(names), size, size, 3],
+        "feature_layer": spec["feature"], "feature_shape": [len(names)] + list(feat.shape[2:]) + [feat.shape[1]],
+        "final_layer": final_layer(mj), "probs_shape": list(probs.shape)})
+    for n, p in zip(names, probs.numpy()):
+        print(f"  {n}: nsfwjs class probs {np.round(p, 4).tolist()}")
+
+    torch.save(g.state_dict(), os.path.join(out, "backbone.pt"))
+    buf = io.BytesIO()
+    torch.onnx.export(g, (torch.from_numpy(x[:1]),), buf, input_names=["pixel_values"],
+                      output_names=["feature_map", "probs"], opset_version=14,
+                      dynamic_axes={"pixel_values": {0: "batch"}, "feature_map": {0: "batch"}, "probs": {0: "batch"}})
+    m = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(out, "backbone.onnx"))
+    print(f"wrote {out}/backbone.pt, backbone.onnx and check/ ({len(names)} test images)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""Stage 5: export the trained captioner in the Optimum/transformers.js layout.
+
+    /usr/bin/python3 training/export.py --backbone mobilenet_v2 [--data DIR] [--out models/captionai-flickr8k]
+
+Writes onnx/encoder_model.onnx (pixel_values -> last_hidden_state: backbone,
+projection, 2-D positions, encoder layer), onnx/decoder_model_merged.onnx (If
+on use_cache_branch; self-attention KV cache only, GPT-2 style), and
+onnx/decoder_model.onnx when the folder stays under --max-mb; config.json,
+generation_config.json, preprocessor_config.json, tokenizer.json,
+tokenizer_config.json. Then captions a few test images in PyTorch from the
+raw pixels (float32 end to end) into training/work/export_reference.json, for
+comparison with `go run . caption`.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import onnx
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (BOS, EOS, MEAN, PAD, REPO, RESCALE, SPECIALS, STD, UNK, BACKBONES, WORK, data_dir,  # noqa: E402
+                    decode, preprocess, read_split, save_json)
+from convert_backbone import load_backbone  # noqa: E402
+from decode import beam_search, greedy_batch  # noqa: E402
+from evaluate import load_run  # noqa: E402
+from onnx_export import compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
+
+PRODUCER = "captionai-training"
+N_REFERENCE = 20
+
+
+class Encoder(nn.Module):
+    def __init__(self, backbone, head):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, pixel_values):
+        (f,) = self.backbone(pixel_values)
+        return self.head(f.flatten(2).transpose(1, 2))
+
+
+class NoPast(nn.Module):
+    def __init__(self, dec):
+        super().__init__()
+        self.dec = dec
+
+    def forward(self, input_ids, encoder_hidden_states):
+        logits, presents = self.dec(input_ids, encoder_hidden_states)
+        return (logits,) + tuple(t for kv in presents for t in kv)
+
+
+class WithPast(nn.Module):
+    def __init__(self, dec):
+        super().__init__()
+        self.dec = dec
+
+    def forward(self, input_ids, encoder_hidden_states, *flat):
+        pasts = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(self.dec.h))]
+        logits, presents = self.dec(input_ids, encoder_hidden_states, pasts)
+        return (logits,) + tuple(t for kv in presents for t in kv)
+
+
+def tokenizer_files(itos, n_positions):
+    added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for i, t in enumerate(SPECIALS)]
+    tok = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+        # common.words(): lowercase, anything but [a-z0-9 ] becomes a space, split on whitespace.
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Lowercase"}, {"type": "Replace", "pattern": {"Regex": "[^a-z0-9\\s]+"}, "content": " "}]},
+        "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": {"type": "TemplateProcessing",
+                           "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}},
+                                      {"Sequence": {"id": "A", "type_id": 0}}],
+                           "pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}},
+                                    {"Sequence": {"id": "A", "type_id": 0}},
+                                    {"Sequence": {"id": "B", "type_id": 1}}],
+                           "special_tokens": {"<bos>": {"id": "<bos>", "ids": [BOS], "tokens": ["<bos>"]}}},
+        "decoder": None,
+        "model": {"type": "WordLevel", "vocab": {t: i for i, t in enumerate(itos)}, "unk_token": "<unk>"},
+    }
+    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<bos>", "eos_token": "<eos>",
+           "unk_token": "<unk>", "pad_token": "<pad>", "model_max_length": n_positions,
+           "clean_up_tokenization_spaces": False, "added_tokens_decoder": {
+               str(i): {k: v for k, v in a.items() if k != "id"} for i, a in enumerate(added)}}
+    return tok, cfg
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--data")
+    ap.add_argument("--run")
+    ap.add_argument("--out", default=os.path.join(REPO, "models", "captionai-flickr8k"))
+    ap.add_argument("--max-mb", type=float, default=40)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    data = data_dir(args.data)
+    spec = BACKBONES[args.backbone]
+    run = args.run or os.path.join(WORK, "runs", args.backbone)
+    model, ck = load_run(run)
+    c = model.c
+    itos = ck["vocab"]
+    with open(os.path.join(run, "decoding.json")) as f:
+        decoding = json.load(f)
+    backbone, _ = load_backbone(args.backbone)
+    enc_model = Encoder(backbone, model.head).eval()
+    onnx_dir = os.path.join(args.out, "onnx")
+    os.makedirs(onnx_dir, exist_ok=True)
+
+    size = spec["size"]
+    pixels = torch.zeros(1, 3, size, size)
+    with torch.no_grad():
+        encoder = export(enc_model, (pixels,), ["pixel_values"], ["last_hidden_state"],
+                         {"pixel_values": {0: "batch_size"},
+                          "last_hidden_state": {0: "batch_size", 1: "encoder_sequence_length"}})
+        hidden = enc_model(pixels)
+        ids = torch.tensor([[BOS, 5]], dtype=torch.int64)
+        nopast_axes, withpast_axes = decoder_axes(c.n_layer)
+        presents, pasts = past_names("present", c.n_layer), past_names("past_key_values", c.n_layer)
+        nopast = export(NoPast(model.dec).eval(), (ids, hidden), ["input_ids", "encoder_hidden_states"],
+                        ["logits"] + presents, nopast_axes)
+        dummy = tuple(torch.randn(1, c.n_head, 3, c.head_dim) for _ in pasts)
+        withpast = export(WithPast(model.dec).eval(), (ids[:, :1], hidden) + dummy,
+                          ["input_ids", "encoder_hidden_states"] + pasts, ["logits"] + presents, withpast_axes)
+    merged = merge_decoders(nopast, withpast, c.n_head, c.head_dim, PRODUCER)
+    files = [("encoder_model", encoder), ("decoder_model_merged", merged), ("decoder_model", nopast)]
+    total = 0
+    for name, m in files:
+        onnx.checker.check_model(m)
+        path = os.path.join(onnx_dir, name + ".onnx")
+        data_bytes = compact(m, PRODUCER).SerializeToString()
+        if name == "decoder_model" and (total + len(data_bytes)) / 2 ** 20 > args.max_mb - 0.5:
+            print(f"skipping {name}.onnx ({len(data_bytes) / 2**20:.1f} MB): the folder would pass {args.max_mb} MB")
+            if os.path.exists(path):
+                os.remove(path)
+            continue
+        with open(path, "wb") as f:
+            f.write(data_bytes)
+        total += len(data_bytes)
+        print(f"wrote {path} ({len(data_bytes) / 2**20:.1f} MB)")
+
+    ids = {"bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD, "decoder_start_token_id": BOS}
+    config = {
+        "architectures": ["VisionEncoderDecoderModel"], "model_type": "vision-encoder-decoder",
+        "is_encoder_decoder": True, "tie_word_embeddings": True, **ids,
+        "encoder": {
+            "model_type": "mobilenet_v2" if args.backbone == "mobilenet_v2" else "inception_v3",
+            "image_size": size, "num_channels": 3, "hidden_size": c.n_embd,
+            "backbone_channels": c.feat_channels, "grid_size": c.grid, "num_hidden_layers": c.enc_layers,
+            "num_attention_heads": c.n_head, "intermediate_size": c.n_inner,
+            "backbone_source": f"nsfwjs@4.4.0 dist/models/{args.backbone} (Keras, uint8-quantized weights)",
+        },
+        "decoder": dict(ids, model_type="gpt2", vocab_size=len(itos), n_embd=c.n_embd, n_head=c.n_head,
+                        n_layer=c.n_layer, n_inner=c.n_inner, n_positions=c.n_positions,
+                        add_cross_attention=True, is_decoder=True, activation_function="gelu_new",
+                        layer_norm_epsilon=1e-5, tie_word_embeddings=True, scale_attn_weights=True),
+    }
+    generation = dict(ids, max_length=decoding["max_length"], num_beams=decoding["num_beams"],
+                      no_repeat_ngram_size=decoding["no_repeat_ngram_size"],
+                      length_penalty=decoding["length_penalty"], early_stopping=decoding["early_stopping"],
+                      bad_words_ids=decoding["bad_words_ids"])
+    preprocessor = {"do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": MEAN,
+                    "image_std": STD, "image_processor_type": "ViTImageProcessor", "resample": 2,
+                    "rescale_factor": RESCALE, "size": {"height": size, "width": size}}
+    tok, tok_cfg = tokenizer_files(itos, c.n_positions)
+    for name, obj in [("config.json", config), ("generation_config.json", generation),
+                      ("preprocessor_config.json", preprocessor), ("tokenizer.json", tok),
+                      ("tokenizer_config.json", tok_cfg)]:
+        save_json(os.path.join(args.out, name), obj)
+
+    # PyTorch reference captions from raw pixels for the Go comparison. torch.onnx.export
+    # restores each wrapper's train/eval mode afterwards; make sure dropout is off.
+    model.eval()
+    enc_model.eval()
+    assert not any(mod.training for mod in list(model.modules()) + list(enc_model.modules()))
+    test = read_split(data, "test")[:N_REFERENCE]
+    refs = []
+    g = dict(max_length=decoding["max_length"], no_repeat=decoding["no_repeat_ngram_size"],
+             bad_words=decoding["bad_words_ids"])
+    with torch.no_grad():
+        for img in test:
+            path = os.path.join(data, "images", img)
+            h = enc_model(torch.from_numpy(preprocess(path, size))[None])
+            b, score = beam_search(model.dec, h, decoding["num_beams"], g["max_length"], g["no_repeat"], g["bad_words"])
+            gr = greedy_batch(model.dec, h, g["max_length"], g["no_repeat"], g["bad_words"])[0]
+            refs.append({"image": img, "beam": {"ids": b, "text": decode(b, itos), "score": score},
+                         "greedy": {"ids": gr, "text": decode(gr, itos)},
+                         "encoder_first": [round(float(v), 6) for v in h.reshape(-1)[:4]]})
+            print(f"{img}\tbeam: {decode(b, itos)}\tgreedy: {decode(gr, itos)}")
+    save_json(os.path.join(WORK, "export_reference.json"), {"model": args.out, "images": refs})
+    print(f"wrote {args.out} and {WORK}/export_reference.json")
+
+
+if __name__ == "__main__":
+    main()

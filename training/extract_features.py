@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Stage 2: run the converted backbone once over all Flickr8k images.
+
+    /usr/bin/python3 training/extract_features.py --backbone mobilenet_v2 [--data DIR]
+
+Writes training/work/features/<backbone>/features.npy (float16, [images, grid*grid,
+channels], row-major grid positions, as the exported encoder flattens them) and
+names.txt. Preprocessing is common.preprocess, i.e. exactly what
+preprocessor_config.json tells the Go app and transformers.js to do.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BACKBONES, WORK, data_dir, preprocess, read_split  # noqa: E402
+from convert_backbone import load_backbone  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--data")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    data = data_dir(args.data)
+    spec = BACKBONES[args.backbone]
+    torch.set_num_threads(args.threads)
+    out = os.path.join(WORK, "features", args.backbone)
+    os.makedirs(out, exist_ok=True)
+    names = []
+    for split in ("train", "dev", "test"):
+        names += read_split(data, split)
+    g, _ = load_backbone(args.backbone)
+    n, cells, ch = len(names), spec["grid"] ** 2, spec["channels"]
+    tmp = os.path.join(out, "features.tmp.npy")
+    feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n, cells, ch))
+    t0 = time.time()
+    for i in range(0, n, args.batch):
+        chunk = names[i:i + args.batch]
+        x = np.stack([preprocess(os.path.join(data, "images", nm), spec["size"]) for nm in chunk])
+        with torch.no_grad():
+            (f,) = g(torch.from_numpy(x))
+        feats[i:i + len(chunk)] = f.flatten(2).transpose(1, 2).numpy().astype(np.float16)
+        if (i // args.batch) % 20 == 0:
+            el = time.time() - t0
+            print(f"{i + len(chunk)}/{n} images, {el:.0f}s, {1000 * el / (i + len(chunk)):.1f} ms/image", flush=True)
+    feats.flush()
+    del feats
+    os.replace(tmp, os.path.join(out, "features.npy"))
+    with open(os.path.join(out, "names.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    print(f"wrote {out}/features.npy ({n} images) in {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

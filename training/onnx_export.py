@@ -1,0 +1,125 @@
+"""ONNX helpers for Optimum-layout VisionEncoderDecoder exports from torch 1.13:
+trace export, an Optimum-style merged decoder (an `If` on use_cache_branch whose
+branches share one set of initializers) and name compaction. Same approach as
+training/tinymodel/make_tiny_model.py, parameterised by heads/head_dim."""
+
+import hashlib
+import io
+
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 14
+
+
+def export(module, args, inputs, outputs, axes, opset=OPSET):
+    buf = io.BytesIO()
+    torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs, dynamic_axes=axes,
+                      opset_version=opset, do_constant_folding=True)
+    return onnx.load_from_string(buf.getvalue())
+
+
+def past_names(prefix, n_layer):
+    return [f"{prefix}.{i}.{kv}" for i in range(n_layer) for kv in ("key", "value")]
+
+
+def decoder_axes(n_layer):
+    """dynamic_axes for the no-past and with-past decoder exports."""
+    presents = past_names("present", n_layer)
+    pasts = past_names("past_key_values", n_layer)
+    base = {"input_ids": {0: "batch_size", 1: "decoder_sequence_length"},
+            "encoder_hidden_states": {0: "batch_size", 1: "encoder_sequence_length"},
+            "logits": {0: "batch_size", 1: "decoder_sequence_length"}}
+    nopast = dict(base, **{n: {0: "batch_size", 2: "decoder_sequence_length"} for n in presents})
+    withpast = dict(base, **{n: {0: "batch_size", 2: "past_decoder_sequence_length"} for n in pasts})
+    withpast.update({n: {0: "batch_size", 2: "past_decoder_sequence_length + 1"} for n in presents})
+    return nopast, withpast
+
+
+def merge_decoders(nopast, withpast, heads, head_dim, producer):
+    """One graph: If(use_cache_branch) then with-past else no-past; identical
+    initializers are stored once in the outer graph."""
+    shared, by_key, used = [], {}, set()
+
+    def branch(model, tag):
+        g = model.graph
+        rename = {}
+        for init in g.initializer:
+            arr = numpy_helper.to_array(init)
+            key = hashlib.sha256(str((arr.dtype, arr.shape)).encode() + arr.tobytes()).hexdigest()
+            if key not in by_key:
+                name = init.name
+                while name in used:
+                    name = tag + "_" + name
+                used.add(name)
+                by_key[key] = name
+                shared.append(numpy_helper.from_array(arr, name))
+            rename[init.name] = by_key[key]
+        outer = {i.name for i in g.input}
+        for node in g.node:
+            for o in node.output:
+                if o and o not in rename:
+                    rename[o] = f"{tag}/{o}"
+        nodes = []
+        for node in g.node:
+            n = onnx.NodeProto()
+            n.CopyFrom(node)
+            n.name = f"{tag}/{node.name}"
+            n.input[:] = [i if i in outer else rename.get(i, i) for i in node.input]
+            n.output[:] = [rename.get(o, o) for o in node.output]
+            nodes.append(n)
+        outs = [helper.make_tensor_value_info(rename[o.name], o.type.tensor_type.elem_type, None) for o in g.output]
+        return helper.make_graph(nodes, f"{tag}_graph", [], outs)
+
+    then_g = branch(withpast, "with_past")
+    else_g = branch(nopast, "no_past")
+    out_names = [o.name for o in withpast.graph.output]
+    node = helper.make_node("If", ["use_cache_branch"], out_names, name="optimum::if",
+                            then_branch=then_g, else_branch=else_g)
+    inputs = list(withpast.graph.input) + [helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1])]
+    outputs = []
+    for o in withpast.graph.output:
+        if o.name == "logits":
+            dims = ["batch_size", "decoder_sequence_length", o.type.tensor_type.shape.dim[2].dim_value]
+        else:
+            dims = ["batch_size", heads, "present_sequence_length", head_dim]
+        outputs.append(helper.make_tensor_value_info(o.name, TensorProto.FLOAT, dims))
+    graph = helper.make_graph([node], "merged_decoder", inputs, outputs, initializer=shared)
+    merged = helper.make_model(graph, opset_imports=withpast.opset_import, producer_name=producer)
+    merged.ir_version = withpast.ir_version
+    onnx.checker.check_model(merged)
+    return merged
+
+
+def compact(model, producer):
+    """Drop torch's doc strings and shorten internal value names."""
+    model.producer_name = producer
+    model.producer_version = ""
+    keep = {v.name for v in model.graph.input} | {v.name for v in model.graph.output}
+    keep |= {i.name for i in model.graph.initializer}
+    names = {}
+
+    def short(name):
+        if not name or name in keep:
+            return name
+        if name not in names:
+            names[name] = f"t{len(names)}"
+        return names[name]
+
+    def walk(g, outer):
+        inner = outer | {i.name for i in g.initializer}
+        for n in g.node:
+            n.doc_string = ""
+            n.name = ""
+            n.input[:] = [i if i in inner else short(i) for i in n.input]
+            n.output[:] = [short(o) for o in n.output]
+            for a in n.attribute:
+                if a.HasField("g"):
+                    walk(a.g, inner)
+        if g is not model.graph:
+            for o in g.output:
+                o.name = short(o.name)
+
+    walk(model.graph, keep)
+    return model

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Trains and exports models/captionai-flickr8k end to end (CPU only, ~1-1.5 h on 2 cores):
+#   npm deps -> unpack tfjs -> convert + tfjs check -> features -> train -> evaluate -> export -> model card
+#
+#   training/run.sh [--data DIR]          (or FLICKR8K_DIR=DIR training/run.sh)
+#
+# Environment: BACKBONE (mobilenet_v2 | inception_v3, default mobilenet_v2),
+# TIME_LIMIT1 / TIME_LIMIT2 (minutes per training phase, 50 / 30), OUT (model folder).
+# Everything intermediate goes to training/work/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+BACKBONE=${BACKBONE:-mobilenet_v2}
+TIME_LIMIT1=${TIME_LIMIT1:-50}
+TIME_LIMIT2=${TIME_LIMIT2:-30}
+OUT=${OUT:-models/captionai-flickr8k}
+DATA_ARGS=()
+if [ "${1:-}" = "--data" ]; then DATA_ARGS=(--data "$2"); shift 2; fi
+W=training/work
+mkdir -p "$W/node"
+
+step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+
+step "npm packages (no install scripts)"
+if [ ! -d "$W/node/node_modules/nsfwjs" ] || [ ! -d "$W/node/node_modules/@tensorflow/tfjs" ] || [ ! -d "$W/node/node_modules/onnxruntime-node" ]; then
+  (cd "$W/node" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+    npm install --ignore-scripts --no-audit --no-fund nsfwjs@4.4.0 @tensorflow/tfjs@4.22.0 onnxruntime-node@1.24.3)
+fi
+
+step "1. unpack + convert $BACKBONE, check against tfjs"
+node training/backbone/unpack_tfjs.js "$W/node/node_modules/nsfwjs" "$BACKBONE" "$W/tfjs/$BACKBONE"
+$PY training/convert_backbone.py --backbone "$BACKBONE" "${DATA_ARGS[@]}" 2> "$W/convert_$BACKBONE.stderr"
+node training/backbone/check_tfjs.js "$BACKBONE" 1e-4 | tee "$W/check_$BACKBONE.txt"
+
+step "2. features"
+if [ ! -f "$W/features/$BACKBONE/features.npy" ]; then
+  $PY training/extract_features.py --backbone "$BACKBONE" "${DATA_ARGS[@]}"
+fi
+
+step "3a. train, phase 1 (32 images x 5 captions per step, dropout 0.3; 4 epochs of an 8-epoch schedule)"
+$PY training/train.py --backbone "$BACKBONE" --out "$W/runs/${BACKBONE}_phase1" --epochs 8 --stop-epoch 4 \
+  --eval-from 4 --time-limit "$TIME_LIMIT1" "${DATA_ARGS[@]}" | tee "$W/train_${BACKBONE}_phase1.log"
+step "3b. train, phase 2 (from phase 1; 8 images x 5 captions per step, dropout 0.1, new 4-epoch schedule)"
+$PY training/train.py --backbone "$BACKBONE" --init "$W/runs/${BACKBONE}_phase1/best.pt" --batch 8 --dropout 0.1 \
+  --lr 5e-4 --warmup 100 --epochs 4 --eval-from 2 --patience 2 --time-limit "$TIME_LIMIT2" "${DATA_ARGS[@]}" \
+  | tee "$W/train_${BACKBONE}_phase2.log"
+
+step "4. evaluate (decoding settings on dev, test captions)"
+$PY training/evaluate.py --backbone "$BACKBONE" "${DATA_ARGS[@]}" | tee "$W/evaluate_$BACKBONE.log"
+
+step "5. export to $OUT"
+$PY training/export.py --backbone "$BACKBONE" --out "$OUT" "${DATA_ARGS[@]}" 2> "$W/export.stderr" | tee "$W/export.log"
+
+step "6. model card"
+$PY training/model_card.py --backbone "$BACKBONE" --out "$OUT" "${DATA_ARGS[@]}"
+echo "done: $OUT"

@@ -7,7 +7,7 @@ With the best checkpoint of training/work/runs/<backbone>/: beam search (3 beams
 on dev for each no_repeat_ngram_size in --no-repeat-grid, keeps the best by dev
 CIDEr-D, then captions the test split with it. Writes decoding.json and
 metrics.json in the run folder and training/work/test_captions.tsv
-(image<TAB>caption). Scores with this folder's metrics.py; export.py adds
+(image<TAB>caption). Scores with training/eval/metrics.py; export.py adds
 training/eval/score.py's numbers when that scorer exists.
 """
 
@@ -22,7 +22,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BACKBONES, WORK, data_dir, decode, read_captions, read_split, save_json  # noqa: E402
 from decode import beam_search_batch, greedy_batch  # noqa: E402
-from metrics import score_all  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
+from metrics import evaluate as score_all  # noqa: E402  (coco-caption definitions, training/eval)
 from model import Captioner, Config  # noqa: E402
 from train import BAD_WORDS, load_features  # noqa: E402
 

@@ -4,7 +4,7 @@
     /usr/bin/python3 training/model_card.py --backbone mobilenet_v2 [--data DIR]
 
 Collects sha256s, the training run's metadata, the tfjs conversion check,
-metrics.json (this folder's metrics.py) and, if training/eval/score.py exists,
+metrics.json (training/eval/metrics.py) and, if training/eval/score.py exists,
 its scores of training/work/test_captions.tsv. Hand-written check results
 (Go CLI comparison, latency) are included from training/work/card_notes.md when
 that file exists.
@@ -98,11 +98,11 @@ def main():
             rows.append(f"| {name} | " + " | ".join(fmt(sc.get(k)) for k in keys) + " |")
 
     row(f"test, beam {dec['num_beams']} — training/eval/score.py (of record)", official)
-    row(f"test, beam {dec['num_beams']} — training/metrics.py", metrics["test"]["beam"])
-    row("test, greedy — training/metrics.py", metrics["test"]["greedy"])
-    row(f"dev, beam {dec['num_beams']} (no_repeat {dec['no_repeat_ngram_size']}) — training/metrics.py",
+    row(f"test, beam {dec['num_beams']} — training/eval/metrics.py", metrics["test"]["beam"])
+    row("test, greedy — training/eval/metrics.py", metrics["test"]["greedy"])
+    row(f"dev, beam {dec['num_beams']} (no_repeat {dec['no_repeat_ngram_size']}) — training/eval/metrics.py",
         metrics["dev_beam"][str(dec["no_repeat_ngram_size"])])
-    row("dev, greedy — training/metrics.py", metrics["dev_greedy"])
+    row("dev, greedy — training/eval/metrics.py", metrics["dev_greedy"])
     if human:
         row("human: each reference vs the other four (test, mean of 5) — score.py", human)
     nr_rows = "\n".join(f"| {k} | {fmt(v['BLEU-4'])} | {fmt(v['CIDEr-D'])} |" for k, v in metrics["dev_beam"].items())

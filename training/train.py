@@ -22,7 +22,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BACKBONES, PAD, SPECIALS, WORK, build_vocab, data_dir, decode, encode, read_captions, read_split  # noqa: E402
 from decode import greedy_batch  # noqa: E402
-from metrics import score_all  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
+from metrics import evaluate as score_all  # noqa: E402  (coco-caption definitions, training/eval)
 from model import Captioner, Config  # noqa: E402
 
 BAD_WORDS = [[0], [1], [3]]  # <pad>, <bos>, <unk> are never generated

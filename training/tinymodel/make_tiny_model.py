@@ -17,22 +17,26 @@ import argparse
 import base64
 import collections
 import hashlib
-import io
 import json
 import math
 import os
 import re
+import sys
 
 import numpy as np
 import onnx
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
+# The export helpers are shared with the real model's pipeline.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from onnx_export import compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
+
+PRODUCER = "make_tiny_model"
+
 SEED = 7
-OPSET = 14
 
 IMAGE_SIZE = 32
 PATCH = 8
@@ -340,19 +344,6 @@ class WithPast(nn.Module):
 # ---------------------------------------------------------------- export
 
 
-def past_names(prefix):
-    return [f"{prefix}.{i}.{kv}" for i in range(N_LAYER) for kv in ("key", "value")]
-
-
-def export(module, args, inputs, outputs, axes):
-    buf = io.BytesIO()
-    torch.onnx.export(
-        module, args, buf, input_names=inputs, output_names=outputs, dynamic_axes=axes,
-        opset_version=OPSET, do_constant_folding=True,
-    )
-    return onnx.load_from_string(buf.getvalue())
-
-
 def export_all(enc, dec):
     pixels = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)
     encoder = export(
@@ -362,108 +353,15 @@ def export_all(enc, dec):
     )
     hidden = enc(pixels).detach()
     ids = torch.tensor([[1, 2]], dtype=torch.int64)
-    presents = past_names("present")
-    axes = {"input_ids": {0: "batch_size", 1: "decoder_sequence_length"},
-            "encoder_hidden_states": {0: "batch_size", 1: "encoder_sequence_length"},
-            "logits": {0: "batch_size", 1: "decoder_sequence_length"}}
-    nopast_axes = dict(axes, **{n: {0: "batch_size", 2: "decoder_sequence_length"} for n in presents})
+    presents = past_names("present", N_LAYER)
+    pasts = past_names("past_key_values", N_LAYER)
+    nopast_axes, withpast_axes = decoder_axes(N_LAYER)
     nopast = export(NoPast(dec), (ids, hidden), ["input_ids", "encoder_hidden_states"],
                     ["logits"] + presents, nopast_axes)
-    pasts = past_names("past_key_values")
     dummy = tuple(torch.randn(1, N_HEAD, 3, HEAD_DIM) for _ in pasts)
-    withpast_axes = dict(axes, **{n: {0: "batch_size", 2: "past_decoder_sequence_length"} for n in pasts})
-    withpast_axes.update({n: {0: "batch_size", 2: "past_decoder_sequence_length + 1"} for n in presents})
     withpast = export(WithPast(dec), (ids[:, :1], hidden) + dummy,
                       ["input_ids", "encoder_hidden_states"] + pasts, ["logits"] + presents, withpast_axes)
     return encoder, nopast, withpast
-
-
-def merge_decoders(nopast, withpast):
-    """One graph: If(use_cache_branch) then with-past else no-past, initializers shared."""
-    shared, by_key, used = [], {}, set()
-
-    def branch(model, tag):
-        g = model.graph
-        rename = {}
-        for init in g.initializer:
-            arr = numpy_helper.to_array(init)
-            key = hashlib.sha256(str((arr.dtype, arr.shape)).encode() + arr.tobytes()).hexdigest()
-            if key not in by_key:
-                name = init.name
-                while name in used:
-                    name = tag + "_" + name
-                used.add(name)
-                by_key[key] = name
-                t = numpy_helper.from_array(arr, name)
-                shared.append(t)
-            rename[init.name] = by_key[key]
-        outer = {i.name for i in g.input}
-        for node in g.node:
-            for o in node.output:
-                if o and o not in rename:
-                    rename[o] = f"{tag}/{o}"
-        nodes = []
-        for node in g.node:
-            n = onnx.NodeProto()
-            n.CopyFrom(node)
-            n.name = f"{tag}/{node.name}"
-            n.input[:] = [rename.get(i, i) if i not in outer else i for i in node.input]
-            n.output[:] = [rename.get(o, o) for o in node.output]
-            nodes.append(n)
-        outs = [helper.make_tensor_value_info(rename[o.name], o.type.tensor_type.elem_type, None) for o in g.output]
-        return helper.make_graph(nodes, f"{tag}_graph", [], outs)
-
-    then_g = branch(withpast, "with_past")
-    else_g = branch(nopast, "no_past")
-    out_names = [o.name for o in withpast.graph.output]
-    node = helper.make_node("If", ["use_cache_branch"], out_names, name="optimum::if",
-                            then_branch=then_g, else_branch=else_g)
-    inputs = list(withpast.graph.input) + [helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1])]
-    outputs = []
-    for o in withpast.graph.output:
-        dims = ["batch_size", "decoder_sequence_length", None] if o.name == "logits" else \
-            ["batch_size", N_HEAD, "present_sequence_length", HEAD_DIM]
-        if o.name == "logits":
-            dims[2] = o.type.tensor_type.shape.dim[2].dim_value
-        outputs.append(helper.make_tensor_value_info(o.name, TensorProto.FLOAT, dims))
-    graph = helper.make_graph([node], "merged_decoder", inputs, outputs, initializer=shared)
-    merged = helper.make_model(graph, opset_imports=withpast.opset_import, producer_name="make_tiny_model")
-    merged.ir_version = withpast.ir_version
-    onnx.checker.check_model(merged)
-    return merged
-
-
-def compact(model):
-    """Drop torch's doc strings and shorten internal names to keep the files small."""
-    model.producer_name = "make_tiny_model"
-    model.producer_version = ""
-    keep = {v.name for v in model.graph.input} | {v.name for v in model.graph.output}
-    keep |= {i.name for i in model.graph.initializer}
-    names = {}
-
-    def short(name, tag):
-        if not name or name in keep:
-            return name
-        if name not in names:
-            names[name] = f"{tag}{len(names)}"
-        return names[name]
-
-    def walk(g, outer):
-        inner = outer | {i.name for i in g.initializer}
-        for n in g.node:
-            n.doc_string = ""
-            n.name = ""
-            n.input[:] = [short(i, "t") if i not in inner else i for i in n.input]
-            n.output[:] = [short(o, "t") for o in n.output]
-            for a in n.attribute:
-                if a.HasField("g"):
-                    walk(a.g, inner)
-        for o in g.output:
-            if g is not model.graph:
-                o.name = short(o.name, "t")
-
-    walk(model.graph, keep)
-    return model
 
 
 # ---------------------------------------------------------------- images and generation
@@ -616,10 +514,10 @@ def main():
     os.makedirs(os.path.join(args.out, "onnx"), exist_ok=True)
     os.makedirs(os.path.join(args.out, "images"), exist_ok=True)
     encoder, nopast, withpast = export_all(enc, dec)
-    merged = merge_decoders(nopast, withpast)
+    merged = merge_decoders(nopast, withpast, N_HEAD, HEAD_DIM, PRODUCER)
     for name, m in [("encoder_model", encoder), ("decoder_model", nopast), ("decoder_model_merged", merged)]:
         onnx.checker.check_model(m)
-        onnx.save(compact(m), os.path.join(args.out, "onnx", name + ".onnx"))
+        onnx.save(compact(m, PRODUCER), os.path.join(args.out, "onnx", name + ".onnx"))
 
     bad_words = [[vocab["\u0120the"]], [vocab["\u0120on"], vocab["\u0120a"]]]
     token_ids = {"bos_token_id": eos, "eos_token_id": eos, "pad_token_id": eos, "decoder_start_token_id": eos}

@@ -129,7 +129,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/admin", h.admin)
 	})
 
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.notFound(w, r) })
+	r.NotFound(h.notFound)
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This address does not accept "+r.Method+" requests.")
 	})

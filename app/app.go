@@ -155,7 +155,7 @@ func (a *App) Handler(done <-chan struct{}) http.Handler {
 		DB: a.Store, Users: a.Store, Sessions: a.sessions, Files: a.files, Jobs: jobs.Queue{Client: a.river},
 		Hub: a.hub, Static: static.FS, Log: a.log, Done: done, AdminEmails: a.cfg.AdminEmails,
 		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels,
-			MaxFiles: a.cfg.MaxFiles, GuestUploads: a.cfg.GuestUploads},
+			MaxFiles: a.cfg.MaxFiles, GuestUploads: a.cfg.GuestUploads, GuestDays: int(a.cfg.GuestRetention.Hours() / 24)},
 	}
 	if a.model != nil {
 		h.Ready = func() error { return nil } // the model loaded in Open

@@ -64,6 +64,7 @@ type Limits struct {
 	MaxPixels    int64
 	MaxFiles     int
 	GuestUploads int // per IP address per hour
+	GuestDays    int // unclaimed guest uploads are kept this long
 }
 
 // Handler holds the dependencies of every route.

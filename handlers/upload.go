@@ -325,12 +325,12 @@ func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *upload
 }
 
 func (h *Handler) uploadForm(r *http.Request) views.UploadForm {
-	vis := db.Unlisted
-	if viewerFrom(r.Context()).SignedIn() {
-		vis = db.Public
+	f := views.UploadForm{MaxFiles: h.Limits.MaxFiles, MaxMB: h.Limits.MaxFileBytes >> 20,
+		MaxMP: h.Limits.MaxPixels / 1_000_000, Visibility: db.Public}
+	if !viewerFrom(r.Context()).SignedIn() {
+		f.Visibility, f.GuestDays = db.Unlisted, h.Limits.GuestDays
 	}
-	return views.UploadForm{MaxFiles: h.Limits.MaxFiles, MaxMB: h.Limits.MaxFileBytes >> 20,
-		MaxMP: h.Limits.MaxPixels / 1_000_000, Visibility: vis}
+	return f
 }
 
 var extensions = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}

@@ -69,6 +69,7 @@ type UploadForm struct {
 	MaxFiles   int
 	MaxMB      int64
 	MaxMP      int64
+	GuestDays  int         // 0 for signed-in visitors: their uploads are kept
 	Visibility string      // preselected visibility
 	Message    string      // whole-request error
 	FileErrors []FileError // per-file errors

@@ -387,3 +387,15 @@ func TestDeleteAccountRemovesImagesAndFiles(t *testing.T) {
 		t.Errorf("deleted account still signed in: %d", code)
 	}
 }
+
+// A 404 page still knows who is signed in.
+func TestNotFoundPageKeepsTheSession(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	u := visitor(t, s.URL)
+	u.signup("lost@example.com", "long enough")
+	code, body := u.get("/no/such/page")
+	if code != http.StatusNotFound || !strings.Contains(body, "Sign out") {
+		t.Fatalf("%d; signed-in navigation missing", code)
+	}
+}

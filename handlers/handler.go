@@ -130,7 +130,8 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/admin", h.admin)
 	})
 
-	r.NotFound(h.notFound)
+	// Through the session so the page's navigation knows who is signed in.
+	r.NotFound(h.Sessions.LoadAndSave(h.identify(http.HandlerFunc(h.notFound))).ServeHTTP)
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This address does not accept "+r.Method+" requests.")
 	})

@@ -28,7 +28,7 @@ from common import (BOS, EOS, MEAN, PAD, REPO, RESCALE, SPECIALS, STD, UNK, BACK
 from convert_backbone import load_backbone  # noqa: E402
 from decode import beam_search, greedy_batch  # noqa: E402
 from evaluate import load_run  # noqa: E402
-from onnx_export import compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
+from onnx_export import NoPast, WithPast, compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
 
 PRODUCER = "captionai-training"
 N_REFERENCE = 20
@@ -43,26 +43,6 @@ class Encoder(nn.Module):
         (f,) = self.backbone(pixel_values)
         return self.head(f.flatten(2).transpose(1, 2))
 
-
-class NoPast(nn.Module):
-    def __init__(self, dec):
-        super().__init__()
-        self.dec = dec
-
-    def forward(self, input_ids, encoder_hidden_states):
-        logits, presents = self.dec(input_ids, encoder_hidden_states)
-        return (logits,) + tuple(t for kv in presents for t in kv)
-
-
-class WithPast(nn.Module):
-    def __init__(self, dec):
-        super().__init__()
-        self.dec = dec
-
-    def forward(self, input_ids, encoder_hidden_states, *flat):
-        pasts = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(self.dec.h))]
-        logits, presents = self.dec(input_ids, encoder_hidden_states, pasts)
-        return (logits,) + tuple(t for kv in presents for t in kv)
 
 
 def tokenizer_files(itos, n_positions):

@@ -20,6 +20,31 @@ def export(module, args, inputs, outputs, axes, opset=OPSET):
     return onnx.load_from_string(buf.getvalue())
 
 
+class NoPast(torch.nn.Module):
+    """Decoder as exported without a cache: outputs logits and flat presents."""
+
+    def __init__(self, dec):
+        super().__init__()
+        self.dec = dec
+
+    def forward(self, input_ids, encoder_hidden_states):
+        logits, presents = self.dec(input_ids, encoder_hidden_states)
+        return (logits,) + tuple(t for kv in presents for t in kv)
+
+
+class WithPast(torch.nn.Module):
+    """Decoder as exported with a cache: flat (key, value) pasts in, presents out."""
+
+    def __init__(self, dec):
+        super().__init__()
+        self.dec = dec
+
+    def forward(self, input_ids, encoder_hidden_states, *flat):
+        pasts = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
+        logits, presents = self.dec(input_ids, encoder_hidden_states, pasts)
+        return (logits,) + tuple(t for kv in presents for t in kv)
+
+
 def past_names(prefix, n_layer):
     return [f"{prefix}.{i}.{kv}" for i in range(n_layer) for kv in ("key", "value")]
 

@@ -32,7 +32,7 @@ from PIL import Image
 
 # The export helpers are shared with the real model's pipeline.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from onnx_export import compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
+from onnx_export import NoPast, WithPast, compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
 
 PRODUCER = "make_tiny_model"
 
@@ -319,26 +319,6 @@ class GPT2Decoder(nn.Module):
         logits = self.lm_head(self.ln_f(x))
         return logits, presents
 
-
-class NoPast(nn.Module):
-    def __init__(self, dec):
-        super().__init__()
-        self.dec = dec
-
-    def forward(self, input_ids, encoder_hidden_states):
-        logits, presents = self.dec(input_ids, encoder_hidden_states)
-        return (logits,) + tuple(t for kv in presents for t in kv)
-
-
-class WithPast(nn.Module):
-    def __init__(self, dec):
-        super().__init__()
-        self.dec = dec
-
-    def forward(self, input_ids, encoder_hidden_states, *flat):
-        pasts = [(flat[2 * i], flat[2 * i + 1]) for i in range(N_LAYER)]
-        logits, presents = self.dec(input_ids, encoder_hidden_states, pasts)
-        return (logits,) + tuple(t for kv in presents for t in kv)
 
 
 # ---------------------------------------------------------------- export

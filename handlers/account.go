@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/argon2id"
@@ -27,12 +28,21 @@ const (
 
 // dummyHash makes a sign-in for an unknown address cost as much as one for
 // a known address, so timing does not tell which addresses have accounts.
-var dummyHash, _ = argon2id.CreateHash("not a password", argon2id.DefaultParams)
+// Made on first use, not at start-up: each hash costs 64 MB and a few ms.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := argon2id.CreateHash("not a password", argon2id.DefaultParams)
+	return h
+})
 
 func checkCredentials(email, password string) string {
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
 		return "Enter a valid email address, like name@example.com."
 	}
+	return checkPassword(password)
+}
+
+// checkPassword says what is wrong with a new password, if anything.
+func checkPassword(password string) string {
 	if len(password) < minPasswordLength {
 		return "Choose a password of at least 8 characters."
 	}
@@ -111,7 +121,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	u, err := h.Users.UserByEmail(ctx, email)
 	hash := u.PasswordHash
 	if errors.Is(err, db.ErrNotFound) {
-		hash = dummyHash
+		hash = dummyHash()
 	} else if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -201,8 +211,8 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 // reset spends the token and sets the new password, then signs in.
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	token, password := r.PostFormValue("token"), r.PostFormValue("password")
-	if len(password) < minPasswordLength || len(password) > maxPasswordLength {
-		h.render(w, r, http.StatusUnprocessableEntity, views.ResetPage(token, "Choose a password of 8 to 1000 characters.", true))
+	if msg := checkPassword(password); msg != "" {
+		h.render(w, r, http.StatusUnprocessableEntity, views.ResetPage(token, msg, true))
 		return
 	}
 	hash, err := argon2id.CreateHash(password, argon2id.DefaultParams)
@@ -252,8 +262,8 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	password := r.PostFormValue("password")
-	if len(password) < minPasswordLength || len(password) > maxPasswordLength {
-		forms.PasswordError = "Choose a new password of 8 to 1000 characters."
+	if msg := checkPassword(password); msg != "" {
+		forms.PasswordError = msg
 		h.render(w, r, http.StatusUnprocessableEntity, views.AccountPage(forms))
 		return
 	}

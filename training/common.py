@@ -19,10 +19,19 @@ MEAN = [0.5, 0.5, 0.5]
 STD = [0.5, 0.5, 0.5]
 
 BACKBONES = {
-    # name: nsfwjs model folder, Keras feature layer, input size, channels, grid side
+    # nsfwjs Keras models: feature layer, input size, channels, grid side.
     "mobilenet_v2": {"feature": "out_relu", "size": 224, "channels": 1280, "grid": 7},
     "inception_v3": {"feature": "mixed10", "size": 299, "channels": 2048, "grid": 8},
+    # human-models' COCO CenterNet (tfjs graph): the stride-32 backbone map (480) plus the
+    # 80 class-heatmap logits max-pooled onto the same grid; see backbone/centernet.py.
+    "centernet": {"size": 224, "channels": 560, "grid": 7},
+    # Combinations: the parts' feature maps concatenated on channels (same input and grid).
+    "mobilenet_v2+centernet": {"parts": ["mobilenet_v2", "centernet"], "size": 224, "channels": 1840, "grid": 7},
 }
+
+
+def parts(backbone):
+    return BACKBONES[backbone].get("parts", [backbone])
 
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 PAD, BOS, EOS, UNK = 0, 1, 2, 3

@@ -1,7 +1,12 @@
 #!/usr/bin/python3
-"""Stage 1: convert an nsfwjs tfjs layers model to PyTorch (+ ONNX) and write check data.
+"""Stage 1: convert a tfjs backbone to PyTorch (+ ONNX) and write check data.
 
     /usr/bin/python3 training/convert_backbone.py --backbone mobilenet_v2 [--data DIR]
+    /usr/bin/python3 training/convert_backbone.py --backbone centernet [--data DIR]
+
+nsfwjs's Keras layers models go through backbone/keras_torch.py; human-models'
+CenterNet graph model through backbone/tf_graph_torch.py (checked at its native 512x512
+by backbone/check_tfjs_graph.js).
 
 Reads training/work/tfjs/<backbone>/ (written by backbone/unpack_tfjs.js), writes
 training/work/backbone/<backbone>/: backbone.pt (NCHW module weights),
@@ -18,25 +23,73 @@ import sys
 import numpy as np
 import onnx
 import torch
+import torch.nn as nn
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BACKBONES, WORK, data_dir, preprocess, read_split, save_json  # noqa: E402
+from backbone import centernet  # noqa: E402
 from backbone.keras_torch import KerasGraph, final_layer, input_hw, load_tfjs_weights  # noqa: E402
 
 CHECK_IMAGES = 4
 
 
+class Concat(nn.Module):
+    """Runs each part on the same pixel_values; one feature map, parts on channels."""
+
+    def __init__(self, parts):
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, pixel_values):
+        return [torch.cat([p(pixel_values)[0] for p in self.parts], dim=1)]
+
+
 def load_backbone(name, with_logits=False):
+    """pixel_values -> [feature map] (+ class probabilities for nsfwjs with_logits)."""
     spec = BACKBONES[name]
+    if "parts" in spec:
+        return Concat([load_backbone(p)[0] for p in spec["parts"]]).eval(), None
+    if name == "centernet":
+        return centernet.CenterNetFeatures(centernet.load_graph(WORK)).eval(), None
     mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", name))
     outs = [spec["feature"]] + ([final_layer(mj)] if with_logits else [])
     g = KerasGraph(mj, weights, outs, input_hw(mj)).eval()
     return g, mj
 
 
+def convert_centernet(data, out):
+    """Check data at the graph's own input (512x512 RGB 0..255) and its outputs."""
+    outs = [centernet.BACKBONE_OUT, centernet.CLASS_LOGITS, centernet.KEYPOINTS]
+    g = centernet.load_graph(WORK, outs)
+    size = g.placeholder_hw[0]
+    names = read_split(data, "test")[:CHECK_IMAGES]
+    x = np.stack([np.asarray(Image.open(os.path.join(data, "images", n)).convert("RGB")
+                             .resize((size, size), Image.BILINEAR), dtype=np.float32) for n in names])
+    with torch.no_grad():
+        ys = g(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))
+    x.astype("<f4").tofile(os.path.join(out, "check", "input_nhwc.f32"))
+    for i, y in enumerate(ys):
+        y.numpy().transpose(0, 2, 3, 1).astype("<f4").tofile(os.path.join(out, "check", f"torch_out{i}_nhwc.f32"))
+    save_json(os.path.join(out, "check", "meta.json"), {
+        "backbone": "centernet", "images": names, "input_shape": list(x.shape), "outputs": outs,
+        "output_shapes": [[len(names)] + list(y.shape[2:]) + [y.shape[1]] for y in ys]})
+    buf = io.BytesIO()
+    torch.onnx.export(g, (torch.from_numpy(x[:1].transpose(0, 3, 1, 2).copy()),), buf, input_names=["images"],
+                      output_names=[f"out{i}" for i in range(len(outs))], opset_version=14,
+                      dynamic_axes={"images": {0: "batch"}, **{f"out{i}": {0: "batch"} for i in range(len(outs))}})
+    m = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(out, "backbone.onnx"))
+    for n, kp in zip(names, ys[2].numpy()):
+        print(f"  {n}: strongest COCO class-heatmap peaks (class index, score) "
+              f"{sorted(enumerate(kp.reshape(kp.shape[0], -1).max(1).round(3).tolist()), key=lambda t: -t[1])[:3]}")
+    print(f"wrote {out}/backbone.onnx and check/ ({len(names)} test images at {size}x{size})")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--backbone", default="mobilenet_v2", choices=[b for b in sorted(BACKBONES) if "parts" not in BACKBONES[b]])
     ap.add_argument("--data")
     args = ap.parse_args()
     data = data_dir(args.data)
@@ -44,6 +97,8 @@ def main():
     out = os.path.join(WORK, "backbone", args.backbone)
     os.makedirs(os.path.join(out, "check"), exist_ok=True)
     torch.set_num_threads(2)
+    if args.backbone == "centernet":
+        return convert_centernet(data, out)
 
     g, mj = load_backbone(args.backbone, with_logits=True)
     size = spec["size"]

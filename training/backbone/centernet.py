@@ -26,7 +26,8 @@ def load_graph(work, outputs=(BACKBONE_OUT, CLASS_LOGITS)):
 
 
 class CenterNetFeatures(nn.Module):
-    """pixel_values in [-1, 1] (the Keras/ViT preprocessing) -> [batch, 560, H/32, W/32]."""
+    """pixel_values in [-1, 1] (the Keras/ViT preprocessing) -> [[batch, 560, H/32, W/32]]
+    (a list, like KerasGraph's outputs)."""
 
     def __init__(self, graph):
         super().__init__()
@@ -34,5 +35,5 @@ class CenterNetFeatures(nn.Module):
 
     def forward(self, pixel_values):
         fmap, logits = self.graph((pixel_values + 1.0) * 127.5)
-        k = logits.shape[2] // fmap.shape[2]
-        return torch.cat([fmap, F.max_pool2d(logits, k)], dim=1)
+        k = int(logits.shape[2]) // int(fmap.shape[2])
+        return [torch.cat([fmap, F.max_pool2d(logits, k)], dim=1)]

@@ -56,6 +56,8 @@ case $DECODE in greedy|config) ;; *) die "--decode must be greedy or config" ;; 
 case $PIXELS in native|same) ;; *) die "--pixels must be native or same" ;; esac
 MODEL=$(cd "$MODEL" && pwd)
 mkdir -p "$WORK"
+# npm packages may ship Go sources; a module boundary keeps them out of `go test ./...`.
+[ -f "$REPO/training/work/go.mod" ] || printf 'module captionai/training/work\n' > "$REPO/training/work/go.mod"
 # training/work/js (outputs, the greedy model copy, the binary) is shared: one run at a time.
 exec 9> "$WORK/compare.lock"
 flock -w 600 9 || die "another compare.sh has held $WORK/compare.lock for 10 minutes"

@@ -74,10 +74,12 @@ func testSplit(t testing.TB, dir string) ([]string, map[string][]string) {
 	return names, refs
 }
 
+// hasWord reports whether s holds the word w or its plural ("dogs" names a dog).
 func hasWord(s, w string) bool {
-	return slices.Contains(strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
 		return !(r >= 'a' && r <= 'z')
-	}), w)
+	})
+	return slices.Contains(words, w) || slices.Contains(words, w+"s")
 }
 
 func load(t testing.TB, path string) image.Image {
@@ -96,10 +98,11 @@ func load(t testing.TB, path string) image.Image {
 // Photos whose five references all name a thing should get a caption that
 // names it too. The shipped model is not yet good enough to do so every
 // time (issue 3 asks for that), so this guards what it does reach: at the
-// time of writing 10 of 18 (dog 2/6, snow 6/6, water 2/6). A worse model
-// fails; raise minHits when a better one ships.
+// time of writing 13 of 18 (dog 6/6, snow 5/6, water 2/6, two of the misses
+// say "pool"), less one spare for float differences between CPUs. A worse
+// model fails; raise minHits when a better one ships.
 func TestDefaultModelNamesWhatIsThere(t *testing.T) {
-	const minHits = 10
+	const minHits = 12
 	dir := flickr8k(t)
 	m := defaultModel(t, 1)
 	names, refs := testSplit(t, dir)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Stage 4: pick decoding settings on dev and caption the test split.
 
-    /usr/bin/python3 training/evaluate.py --backbone mobilenet_v2 [--data DIR]
+    /usr/bin/python3 training/evaluate.py --backbone mobilenet_v2+centernet [--data DIR]
 
 With the best checkpoint of training/work/runs/<backbone>/: beam search (3 beams)
 on dev for each no_repeat_ngram_size in --no-repeat-grid, keeps the best by dev
@@ -54,7 +54,7 @@ def caption_split(model, feats, rows, imgs, itos, num_beams, max_length, no_repe
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--backbone", default="mobilenet_v2+centernet", choices=sorted(BACKBONES))
     ap.add_argument("--data")
     ap.add_argument("--run")
     ap.add_argument("--num-beams", type=int, default=3)

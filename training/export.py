@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Stage 5: export the trained captioner in the Optimum/transformers.js layout.
 
-    /usr/bin/python3 training/export.py --backbone mobilenet_v2 [--data DIR] [--out models/captionai-flickr8k]
+    /usr/bin/python3 training/export.py --backbone mobilenet_v2+centernet [--data DIR] [--out models/captionai-flickr8k]
 
 Writes onnx/encoder_model.onnx (pixel_values -> last_hidden_state: backbone,
 projection, 2-D positions, encoder layer), onnx/decoder_model_merged.onnx (If
@@ -28,7 +28,8 @@ from common import (BOS, EOS, MEAN, PAD, REPO, RESCALE, SPECIALS, STD, UNK, BACK
 from convert_backbone import load_backbone  # noqa: E402
 from decode import beam_search, greedy_batch  # noqa: E402
 from evaluate import load_run  # noqa: E402
-from onnx_export import NoPast, WithPast, compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
+from onnx_export import (NoPast, WithPast, compact, decoder_axes, exact_fp16_initializers, export,  # noqa: E402
+                         merge_decoders, past_names)
 
 PRODUCER = "captionai-training"
 N_REFERENCE = 20
@@ -73,7 +74,7 @@ def tokenizer_files(itos, n_positions):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--backbone", default="mobilenet_v2+centernet", choices=sorted(BACKBONES))
     ap.add_argument("--data")
     ap.add_argument("--run")
     ap.add_argument("--out", default=os.path.join(REPO, "models", "captionai-flickr8k"))
@@ -109,6 +110,8 @@ def main():
         withpast = export(WithPast(model.dec).eval(), (ids[:, :1], hidden) + dummy,
                           ["input_ids", "encoder_hidden_states"] + pasts, ["logits"] + presents, withpast_axes)
     merged = merge_decoders(nopast, withpast, c.n_head, c.head_dim, PRODUCER)
+    encoder, n_half = exact_fp16_initializers(encoder)
+    print(f"encoder: {n_half} initializers stored as float16 (exact)")
     files = [("encoder_model", encoder), ("decoder_model_merged", merged), ("decoder_model", nopast)]
     total = 0
     for name, m in files:

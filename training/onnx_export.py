@@ -148,3 +148,27 @@ def compact(model, producer):
 
     walk(model.graph, keep)
     return model
+
+
+def exact_fp16_initializers(model, min_size=1024):
+    """Store float32 initializers that float16 holds exactly (CenterNet's weights were
+    float16 to begin with) as float16 behind a Cast. Lossless; ONNX Runtime folds the
+    Casts when it loads the model, so inference still runs in float32."""
+    import numpy as np
+
+    g = model.graph
+    casts, kept = [], []
+    for init in g.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32 and a.size >= min_size and np.array_equal(a.astype(np.float16).astype(np.float32), a):
+            half = numpy_helper.from_array(a.astype(np.float16), init.name + "_fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+        else:
+            kept.append(init)
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    nodes = casts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    return model, len(casts)

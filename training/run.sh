@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains and exports models/captionai-flickr8k end to end (CPU only, ~1-1.5 h on 2 cores):
+# Trains and exports models/captionai-flickr8k end to end (CPU only, about an hour on 2 cores):
 #   npm deps -> unpack tfjs -> convert + tfjs check -> features -> train -> evaluate -> export -> model card
 #
 #   training/run.sh [--data DIR]          (or FLICKR8K_DIR=DIR training/run.sh)

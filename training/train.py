@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Stage 3: train the caption decoder on cached backbone features.
 
-    /usr/bin/python3 training/train.py --backbone mobilenet_v2 [--data DIR] [--epochs 30]
+    /usr/bin/python3 training/train.py --backbone mobilenet_v2+centernet [--data DIR] [--epochs 12]
 
 Reads training/work/features/<backbone>/, writes training/work/runs/<backbone>/
 best.pt (weights, config, vocabulary) and log.jsonl. Early stopping on dev
@@ -93,7 +93,7 @@ def evaluate(model, feats, rows, imgs, caps, ids, itos, max_length, bs=200):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2", choices=sorted(BACKBONES))
+    ap.add_argument("--backbone", default="mobilenet_v2+centernet", choices=sorted(BACKBONES))
     ap.add_argument("--data")
     ap.add_argument("--out")
     ap.add_argument("--epochs", type=int, default=8)

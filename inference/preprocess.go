@@ -91,10 +91,19 @@ func toRGB(img image.Image) ([]uint8, int, int) {
 			}
 		}
 	case *image.YCbCr:
+		if cb, cr, ok := fancyChroma(src); ok {
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					pix[i], pix[i+1], pix[i+2] = libjpegRGB(src.Y[src.YOffset(b.Min.X+x, b.Min.Y+y)], cb[y*w+x], cr[y*w+x])
+					i += 3
+				}
+			}
+			break
+		}
 		for y := b.Min.Y; y < b.Max.Y; y++ {
 			for x := b.Min.X; x < b.Max.X; x++ {
 				yi, ci := src.YOffset(x, y), src.COffset(x, y)
-				pix[i], pix[i+1], pix[i+2] = color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
+				pix[i], pix[i+1], pix[i+2] = libjpegRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
 				i += 3
 			}
 		}

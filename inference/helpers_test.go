@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"image"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -112,12 +113,18 @@ func (ri *refImage) pixels(t testing.TB) Pixels {
 
 func (ri *refImage) load(t testing.TB) image.Image {
 	t.Helper()
-	f, err := os.Open(filepath.Join(tinyDir, ri.Image))
+	return decodeFile(t, filepath.Join(tinyDir, ri.Image), png.Decode)
+}
+
+// decodeFile opens path and decodes it with decode.
+func decodeFile(t testing.TB, path string, decode func(io.Reader) (image.Image, error)) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	img, err := png.Decode(f)
+	img, err := decode(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package inference
 import (
 	"image"
 	"image/png"
-	"os"
 	"testing"
 
 	"captionai/imagefile"
@@ -16,30 +15,13 @@ import (
 func TestJPEGPixelsMatchLibjpeg(t *testing.T) {
 	for _, name := range []string{"chroma420", "chroma422"} {
 		t.Run(name, func(t *testing.T) {
-			f, err := os.Open("testdata/" + name + ".jpg")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			img, err := imagefile.Decode(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := decodeFile(t, "testdata/"+name+".jpg", imagefile.Decode)
 			if _, ok := img.(*image.YCbCr); !ok {
 				t.Fatalf("decoded to %T, want *image.YCbCr", img)
 			}
 			got, w, h := toRGB(img)
 
-			pf, err := os.Open("testdata/" + name + ".libjpeg.png")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pf.Close()
-			ref, err := png.Decode(pf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, rw, rh := toRGB(ref)
+			want, rw, rh := toRGB(decodeFile(t, "testdata/"+name+".libjpeg.png", png.Decode))
 			if w != rw || h != rh {
 				t.Fatalf("size %dx%d, libjpeg %dx%d", w, h, rw, rh)
 			}

@@ -12,11 +12,8 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const Module = require('module');
+const { work, req, readF32, maxAbsDiff, maxAbs, fileHandler } = require('./tfjs_io');
 
-const work = path.resolve(__dirname, '..', 'work');
-const nodeModules = path.join(work, 'node', 'node_modules');
-const req = Module.createRequire(path.join(nodeModules, 'x.js'));
 const tf = req('@tensorflow/tfjs');
 
 const name = process.argv[2] || 'mobilenet_v2';
@@ -24,48 +21,10 @@ const tol = parseFloat(process.argv[3] || '1e-4');
 const modelDir = path.join(work, 'tfjs', name);
 const checkDir = path.join(work, 'backbone', name, 'check');
 
-function readF32(file) {
-  const b = fs.readFileSync(file);
-  return new Float32Array(b.buffer, b.byteOffset, b.length / 4);
-}
-
-function maxAbsDiff(a, b) {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function maxAbs(a) {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
-}
-
-// A file-reading IO handler: model.json plus its weight shards, concatenated.
-function fileHandler(dir) {
-  return {
-    async load() {
-      const mj = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
-      const specs = [];
-      const bufs = [];
-      for (const g of mj.weightsManifest) {
-        specs.push(...g.weights);
-        for (const p of g.paths) bufs.push(fs.readFileSync(path.join(dir, p)));
-      }
-      const all = Buffer.concat(bufs);
-      return {
-        modelTopology: mj.modelTopology, weightSpecs: specs, format: mj.format,
-        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.length),
-      };
-    },
-  };
-}
-
 async function main() {
   await tf.setBackend('cpu');
   const meta = JSON.parse(fs.readFileSync(path.join(checkDir, 'meta.json'), 'utf8'));
-  const model = await tf.loadLayersModel(fileHandler(modelDir));
+  const model = await tf.loadLayersModel(fileHandler(path.join(modelDir, 'model.json')));
   const both = tf.model({ inputs: model.inputs, outputs: [model.getLayer(meta.feature_layer).output, model.outputs[0]] });
   const x = tf.tensor(readF32(path.join(checkDir, 'input_nhwc.f32')), meta.input_shape);
   const t0 = Date.now();

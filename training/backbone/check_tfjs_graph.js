@@ -11,10 +11,8 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const Module = require('module');
+const { work, req, readF32, maxAbsDiff, maxAbs, fileHandler } = require('./tfjs_io');
 
-const work = path.resolve(__dirname, '..', 'work');
-const req = Module.createRequire(path.join(work, 'node', 'node_modules', 'x.js'));
 const tf = req('@tensorflow/tfjs');
 const ort = req('onnxruntime-node');
 
@@ -22,42 +20,11 @@ const tol = parseFloat(process.argv[2] || '1e-4');
 const modelJson = path.join(work, 'node', 'node_modules', '@vladmandic', 'human-models', 'models', 'centernet.json');
 const checkDir = path.join(work, 'backbone', 'centernet', 'check');
 
-function readF32(file) {
-  const b = fs.readFileSync(file);
-  return new Float32Array(b.buffer, b.byteOffset, b.length / 4);
-}
-
-function maxAbsDiff(a, b) {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
 function toNHWC(data, [n, c, h, w]) {
   const out = new Float32Array(data.length);
   for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
     out[((b * h + y) * w + x) * c + ch] = data[((b * c + ch) * h + y) * w + x];
   return out;
-}
-
-function fileHandler(file) {
-  return {
-    async load() {
-      const mj = JSON.parse(fs.readFileSync(file, 'utf8'));
-      const specs = [];
-      const bufs = [];
-      for (const g of mj.weightsManifest) {
-        specs.push(...g.weights);
-        for (const p of g.paths) bufs.push(fs.readFileSync(path.join(path.dirname(file), p)));
-      }
-      const all = Buffer.concat(bufs);
-      return {
-        modelTopology: mj.modelTopology, weightSpecs: specs, format: mj.format, signature: mj.signature,
-        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.length),
-      };
-    },
-  };
 }
 
 async function main() {
@@ -89,8 +56,7 @@ async function main() {
     const o = ortOut[`out${i}`];
     const dt = maxAbsDiff(ref, th);
     const dor = maxAbsDiff(ref, toNHWC(o.data, o.dims));
-    let mx = 0;
-    for (const v of ref) mx = Math.max(mx, Math.abs(v));
+    const mx = maxAbs(ref);
     const pass = dt <= tol && dor <= tol;
     ok = ok && pass;
     console.log(`${name} ${meta.output_shapes[i]} (max |v| ${mx.toFixed(3)}): tfjs vs pytorch ${dt.toExponential(3)}, ` +

@@ -23,11 +23,18 @@ DTYPES = {"float32": np.float32, "int32": np.int32, "uint8": np.uint8, "uint16":
 
 
 def load_tfjs_weights(model_dir):
-    """Returns (model.json dict, {weight name: float32 ndarray})."""
+    """Returns (model.json dict, {weight name: ndarray}) for a tfjs layers model folder."""
     with open(os.path.join(model_dir, "model.json"), encoding="utf-8") as f:
         mj = json.load(f)
+    return mj, read_weights(mj, model_dir)
+
+
+def read_weights(model_json, model_dir):
+    """{name: ndarray} from a tfjs weights manifest. uint8/uint16-quantized tensors are
+    dequantized exactly as tfjs does (`q * scale + min` in float64, stored as float32);
+    float16 ones are widened to float32; int32 stays int32."""
     weights = {}
-    for group in mj["weightsManifest"]:
+    for group in model_json["weightsManifest"]:
         buf = b"".join(open(os.path.join(model_dir, p), "rb").read() for p in group["paths"])
         off = 0
         for spec in group["weights"]:
@@ -39,11 +46,11 @@ def load_tfjs_weights(model_dir):
             if q and q["dtype"] in ("uint8", "uint16"):
                 vals = (raw.astype(np.float64) * q["scale"] + q["min"]).astype(np.float32)
             else:
-                vals = raw.astype(np.float32)
+                vals = raw.astype(DTYPES[spec["dtype"]])
             weights[spec["name"]] = vals.reshape(spec["shape"])
         if off != len(buf):
             raise ValueError(f"weights manifest uses {off} of {len(buf)} bytes")
-    return mj, weights
+    return weights
 
 
 def tf_same_pads(size, k, s, d=1):

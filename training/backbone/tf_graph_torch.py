@@ -18,9 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from backbone.keras_torch import tf_same_pads
+from backbone.keras_torch import read_weights, tf_same_pads
 
-DTYPES = {"float32": np.float32, "int32": np.int32, "float16": np.float16}
 NHWC_TO_NCHW = {0: 0, 1: 2, 2: 3, 3: 1, -1: 1, -2: 3, -3: 2}
 
 
@@ -28,22 +27,7 @@ def load_graph_model(path):
     """Returns (model.json dict, {weight name: ndarray}) for a tfjs graph model json file."""
     with open(path, encoding="utf-8") as f:
         mj = json.load(f)
-    weights = {}
-    for group in mj["weightsManifest"]:
-        buf = b"".join(open(os.path.join(os.path.dirname(path), p), "rb").read() for p in group["paths"])
-        off = 0
-        for spec in group["weights"]:
-            n = int(np.prod(spec["shape"])) if spec["shape"] else 1
-            q = spec.get("quantization")
-            dt = DTYPES[q["dtype"] if q else spec["dtype"]]
-            raw = np.frombuffer(buf, dt, count=n, offset=off)
-            off += n * np.dtype(dt).itemsize
-            if q and q["dtype"] != "float16":
-                raise NotImplementedError(f"{spec['name']}: {q['dtype']} quantization")
-            weights[spec["name"]] = raw.astype(DTYPES[spec["dtype"]]).reshape(spec["shape"])
-        if off != len(buf):
-            raise ValueError(f"weights manifest uses {off} of {len(buf)} bytes")
-    return mj, weights
+    return mj, read_weights(mj, os.path.dirname(path))
 
 
 def _s(attr, key):

@@ -133,6 +133,15 @@ def main():
     if os.path.exists(np_):
         notes = open(np_).read().strip() + "\n"
 
+    scst = ""
+    if "scst" in ck:
+        sa, xe = ck["scst"]["args"], torch.load(os.path.join(ck["scst"]["from"], "best.pt"))["dev_greedy"]
+        scst = (f"\nThen self-critical sequence training (`training/scst.py`): {sa['samples']} captions sampled "
+                f"per image, reward CIDEr-D (training-set document frequencies) minus the mean reward of the "
+                f"image's other samples, {sa['batch']} images per step, Adam LR {sa['lr']}; best dev greedy "
+                f"CIDEr-D after {ck['scst']['step']} steps ({ck['scst']['seconds'] / 60:.0f} min): "
+                f"{xe['CIDEr-D']:.3f} → {ck['dev_greedy']['CIDEr-D']:.3f} (BLEU-4 {xe['BLEU-4']:.3f} → "
+                f"{ck['dev_greedy']['BLEU-4']:.3f}).\n")
     b4, cd = (official or metrics["test"]["beam"])["BLEU-4"], (official or metrics["test"]["beam"])["CIDEr-D"]
     met = b4 >= 0.20 and cd >= 0.50
     status = (f"**Status: {'meets' if met else 'below'} the project's targets** (test BLEU-4 ≥ 0.20, CIDEr-D ≥ 0.50, "
@@ -222,7 +231,7 @@ Training (2 CPU cores, seed {ck['args']['seed']}, AdamW, label smoothing {ck['ar
 {ck['args']['weight_decay']} on matrices, early stopping on dev greedy CIDEr-D): best at epoch
 {ck['epoch']} after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `training/work/runs/{args.backbone}/best.pt` → `args`:
 `{json.dumps(ck['args'], sort_keys=True)}`.
-
+{scst}
 {notes}
 ## Rebuild
 

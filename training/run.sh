@@ -6,7 +6,8 @@
 #
 # Environment: BACKBONE (mobilenet_v2+centernet | mobilenet_v2 | centernet | inception_v3,
 # default mobilenet_v2+centernet; a "+" joins backbones whose feature maps are concatenated),
-# EPOCHS (12), TIME_LIMIT (minutes of training, 70), OUT (model folder).
+# EPOCHS (12), TIME_LIMIT (minutes of cross-entropy training, 70), SCST_LIMIT (minutes of
+# self-critical fine-tuning, 25), OUT (model folder).
 # Everything intermediate goes to training/work/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ PY=/usr/bin/python3
 BACKBONE=${BACKBONE:-mobilenet_v2+centernet}
 EPOCHS=${EPOCHS:-12}
 TIME_LIMIT=${TIME_LIMIT:-70}
+SCST_LIMIT=${SCST_LIMIT:-25}
 OUT=${OUT:-models/captionai-flickr8k}
 DATA_ARGS=()
 if [ "${1:-}" = "--data" ]; then DATA_ARGS=(--data "$2"); shift 2; fi
@@ -53,12 +55,19 @@ step "3. train (8 images x 5 captions per step, dropout 0.2, warmup + cosine ove
 $PY training/train.py --backbone "$BACKBONE" --batch 8 --dropout 0.2 --lr 5e-4 --warmup 300 --epochs "$EPOCHS" \
   --eval-from 3 --patience 3 --time-limit "$TIME_LIMIT" "${DATA_ARGS[@]}" | tee "$W/train_${BACKBONE}.log"
 
-step "4. evaluate (decoding settings on dev, test captions)"
-$PY training/evaluate.py --backbone "$BACKBONE" "${DATA_ARGS[@]}" | tee "$W/evaluate_$BACKBONE.log"
+step "3b. self-critical fine-tuning on CIDEr-D (5 samples per image, $SCST_LIMIT min)"
+$PY training/scst.py --backbone "$BACKBONE" --lr 2e-5 --epochs 6 --eval-every 150 --time-limit "$SCST_LIMIT" \
+  "${DATA_ARGS[@]}" | tee "$W/scst_${BACKBONE}.log"
+# scst.py saves only when dev improves on the cross-entropy model.
+RUN=$W/runs/$BACKBONE
+[ -f "$W/runs/${BACKBONE}_scst/best.pt" ] && RUN=$W/runs/${BACKBONE}_scst
+
+step "4. evaluate $RUN (decoding settings on dev, test captions)"
+$PY training/evaluate.py --backbone "$BACKBONE" --run "$RUN" "${DATA_ARGS[@]}" | tee "$W/evaluate_$BACKBONE.log"
 
 step "5. export to $OUT"
-$PY training/export.py --backbone "$BACKBONE" --out "$OUT" "${DATA_ARGS[@]}" 2> "$W/export.stderr" | tee "$W/export.log"
+$PY training/export.py --backbone "$BACKBONE" --run "$RUN" --out "$OUT" "${DATA_ARGS[@]}" 2> "$W/export.stderr" | tee "$W/export.log"
 
 step "6. model card"
-$PY training/model_card.py --backbone "$BACKBONE" --out "$OUT" "${DATA_ARGS[@]}"
+$PY training/model_card.py --backbone "$BACKBONE" --run "$RUN" --out "$OUT" "${DATA_ARGS[@]}"
 echo "done: $OUT"

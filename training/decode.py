@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from common import BOS, EOS
 
 
-def ban(seqs, scores, no_repeat, bad_words):
-    """no_repeat_ngram_size and bad_words_ids as transformers applies them; scores [rows, vocab]."""
+def ban(seqs, scores, no_repeat, bad_words, eos=EOS):
+    """no_repeat_ngram_size and bad_words_ids as transformers applies them; scores [rows, vocab].
+    A bad word equal to [eos] is never banned."""
     n = no_repeat
     for row, seq in enumerate(seqs):
         if n > 0 and len(seq) + 1 >= n:
@@ -18,7 +19,7 @@ def ban(seqs, scores, no_repeat, bad_words):
                 if tuple(seq[i:i + n - 1]) == prefix:
                     scores[row, seq[i + n - 1]] = -float("inf")
         for bw in bad_words:
-            if bw == [EOS]:
+            if bw == [eos]:
                 continue
             if len(bw) == 1 or seq[-(len(bw) - 1):] == bw[:-1]:
                 scores[row, bw[-1]] = -float("inf")

@@ -18,7 +18,6 @@ import base64
 import collections
 import hashlib
 import json
-import math
 import os
 import re
 import sys
@@ -32,6 +31,8 @@ from PIL import Image
 
 # The export helpers are shared with the real model's pipeline.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from decode import ban  # noqa: E402
+from model import attend, gelu_new, merge_heads, split_heads  # noqa: E402
 from onnx_export import NoPast, WithPast, compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
 
 PRODUCER = "make_tiny_model"
@@ -192,28 +193,6 @@ def decode_text(ids, inv_vocab, special):
 
 
 # ---------------------------------------------------------------- model
-
-
-def gelu_new(x):
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
-
-
-def split_heads(x, heads):
-    b, t, d = x.shape
-    return x.view(b, t, heads, d // heads).transpose(1, 2)
-
-
-def merge_heads(x):
-    b, h, t, d = x.shape
-    return x.transpose(1, 2).reshape(b, t, h * d)
-
-
-def attend(q, k, v, head_dim, mask=None):
-    # head_dim is passed as a Python int so the export keeps it a constant.
-    scores = torch.matmul(q, k.transpose(-1, -2)) * head_dim ** -0.5
-    if mask is not None:
-        scores = scores.masked_fill(~mask, -1e9)
-    return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
 class ViTLayer(nn.Module):
@@ -378,29 +357,12 @@ class Margins:
         self.beam = float("inf")
 
 
-def ban(seqs, scores, bad_words, eos):
-    """no_repeat_ngram_size and bad_words_ids as transformers applies them (scores: [beams, vocab])."""
-    n = NO_REPEAT_NGRAM
-    for row, seq in enumerate(seqs):
-        if n > 0 and len(seq) + 1 >= n:
-            prefix = tuple(seq[len(seq) + 1 - n:])
-            for i in range(len(seq) - n + 1):
-                if tuple(seq[i:i + n - 1]) == prefix:
-                    scores[row, seq[i + n - 1]] = -float("inf")
-        for bw in bad_words:
-            if bw == [eos]:
-                continue
-            if len(bw) == 1 or seq[-(len(bw) - 1):] == bw[:-1]:
-                scores[row, bw[-1]] = -float("inf")
-    return scores
-
-
 @torch.no_grad()
 def greedy(dec, hidden, start, eos, bad_words, margins):
     seq = [start]
     while len(seq) < MAX_LENGTH:
         logits, _ = dec(torch.tensor([seq]), hidden)
-        scores = ban([seq], logits[:, -1, :].clone(), bad_words, eos)[0]
+        scores = ban([seq], logits[:, -1, :].clone(), NO_REPEAT_NGRAM, bad_words, eos)[0]
         top = torch.topk(scores, 2).values
         margins.greedy = min(margins.greedy, float(top[0] - top[1]))
         tok = int(torch.argmax(scores))
@@ -436,7 +398,7 @@ def beam_search(dec, hidden, start, eos, bad_words, margins, length_penalty=1.0)
         cur = len(seqs[0])
         logits, _ = dec(torch.tensor(seqs), hidden.expand(nb, -1, -1))
         scores = F.log_softmax(logits[:, -1, :], dim=-1)
-        scores = ban(seqs, scores, bad_words, eos) + beam_scores[:, None]
+        scores = ban(seqs, scores, NO_REPEAT_NGRAM, bad_words, eos) + beam_scores[:, None]
         vocab = scores.shape[-1]
         top, idx = torch.topk(scores.view(-1), 2 * nb + 1)
         margins.beam = min(margins.beam, float((top[:-1] - top[1:]).min()))

@@ -6,6 +6,7 @@ training/tinymodel/make_tiny_model.py, parameterised by heads/head_dim."""
 import hashlib
 import io
 
+import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
@@ -154,8 +155,6 @@ def exact_fp16_initializers(model, min_size=1024):
     """Store float32 initializers that float16 holds exactly (CenterNet's weights were
     float16 to begin with) as float16 behind a Cast. Lossless; ONNX Runtime folds the
     Casts when it loads the model, so inference still runs in float32."""
-    import numpy as np
-
     g = model.graph
     casts, kept = [], []
     for init in g.initializer:

@@ -161,8 +161,7 @@ class TFGraph(nn.Module):
                 elif "Relu6" in fused:
                     y = torch.clamp(y, 0.0, 6.0)
             elif op in ("Add", "AddV2", "Sub", "Mul"):
-                a = val(0) if val(0) is not None else None
-                b = val(1) if val(1) is not None else None
+                a, b = val(0), val(1)  # None where the input is a Const
                 a = a if a is not None else self._const(ins[0], b)
                 b = b if b is not None else self._const(ins[1], a)
                 y = a + b if op in ("Add", "AddV2") else a - b if op == "Sub" else a * b

@@ -129,6 +129,41 @@ func TestBrowserUploadShowsCaptionLive(t *testing.T) {
 	}
 }
 
+// A public upload shows up in the home page's gallery, captioned, without a
+// reload; before it the gallery is empty.
+func TestBrowserPublicUploadJoinsGallery(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	ctx := browser(t)
+	img := writePhoto(t, "harbour.jpg")
+
+	var empty, marker, caption string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.Text(`#gallery .empty`, &empty, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__noReload = "still here"`, nil),
+		chromedp.SetUploadFiles(`#image`, []string{img}, chromedp.ByID),
+		chromedp.SetValue(`select[name=visibility]`, "public", chromedp.ByQuery),
+		chromedp.Click(`form.upload button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#gallery [data-status="captioned"]`, chromedp.ByQuery),
+		chromedp.Text(`#gallery .caption`, &caption, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__noReload`, &marker),
+	)
+	screenshot(t, ctx, "gallery-live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(empty, "No public photos yet") {
+		t.Fatalf("gallery before the upload says %q", empty)
+	}
+	if marker != "still here" {
+		t.Fatal("the page reloaded")
+	}
+	if strings.TrimSpace(caption) == "" {
+		t.Fatal("empty caption in the gallery")
+	}
+}
+
 // With JS off, the form posts, redirects to the image page, and a refresh
 // shows the caption.
 func TestBrowserUploadWithoutJavaScript(t *testing.T) {

@@ -7,6 +7,9 @@ Writes training/work/features/<backbone>/features.npy (float16, [images, grid*gr
 channels], row-major grid positions, as the exported encoder flattens them) and
 names.txt. Preprocessing is common.preprocess, i.e. exactly what
 preprocessor_config.json tells the Go app and transformers.js to do.
+
+With --flip it writes the training images' mirror images to features/<backbone>_flip/
+instead: a second view of each photo that train.py and scst.py draw from at random.
 """
 
 import argparse
@@ -28,14 +31,15 @@ def main():
     ap.add_argument("--data")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--flip", action="store_true", help="mirror images of the training split only")
     args = ap.parse_args()
     data = data_dir(args.data)
     spec = BACKBONES[args.backbone]
     torch.set_num_threads(args.threads)
-    out = os.path.join(WORK, "features", args.backbone)
+    out = os.path.join(WORK, "features", args.backbone + ("_flip" if args.flip else ""))
     os.makedirs(out, exist_ok=True)
     names = []
-    for split in ("train", "dev", "test"):
+    for split in ("train",) if args.flip else ("train", "dev", "test"):
         names += read_split(data, split)
     g, _ = load_backbone(args.backbone)
     n, cells, ch = len(names), spec["grid"] ** 2, spec["channels"]
@@ -45,6 +49,8 @@ def main():
     for i in range(0, n, args.batch):
         chunk = names[i:i + args.batch]
         x = np.stack([preprocess(os.path.join(data, "images", nm), spec["size"]) for nm in chunk])
+        if args.flip:
+            x = np.ascontiguousarray(x[:, :, :, ::-1])  # mirroring the resized image = resizing the mirror
         with torch.no_grad():
             (f,) = g(torch.from_numpy(x))
         feats[i:i + len(chunk)] = f.flatten(2).transpose(1, 2).numpy().astype(np.float16)

@@ -29,7 +29,7 @@ from common import EOS, PAD, WORK, data_dir, decode, read_captions, read_split  
 from decode import ban  # noqa: E402
 from evaluate import load_run  # noqa: E402
 from metrics import _ngrams, cider_df, cider_sim, cider_vec, ptb_tokenize  # noqa: E402
-from train import BAD_WORDS, caption_tensor, evaluate, load_features  # noqa: E402
+from train import BAD_WORDS, Views, caption_tensor, evaluate, load_features  # noqa: E402
 
 
 class Reward:
@@ -80,6 +80,7 @@ def main():
     ap.add_argument("--top-k", type=int, default=5, help="words drawn from the k most likely")
     ap.add_argument("--batch", type=int, default=16, help="images per step")
     ap.add_argument("--lr", type=float, default=2e-5)
+    ap.add_argument("--decay-steps", type=int, default=0, help="LR falls linearly to a tenth over this many steps (0: constant)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--eval-every", type=int, default=150, help="steps between dev scorings")
     ap.add_argument("--max-length", type=int, default=20)
@@ -100,6 +101,7 @@ def main():
     caps = read_captions(data)
     train, dev = read_split(data, "train"), read_split(data, "dev")
     feats, row = load_features(args.backbone)
+    views = Views(args.backbone, train, feats, row)
     reward = Reward({i: caps[i] for i in train})
     stoi = {w: i for i, w in enumerate(itos)}
     dv_ids = caption_tensor(dev, caps, stoi, min(24, model.c.n_positions))
@@ -117,8 +119,9 @@ def main():
     for epoch in range(1, args.epochs + 1):
         order = rng.permutation(len(train))
         for s in range(0, len(order), args.batch):
-            imgs = [train[i] for i in order[s:s + args.batch]]
-            f = feats[torch.tensor([row[i] for i in imgs])].float()
+            idx = torch.from_numpy(order[s:s + args.batch])
+            imgs = [train[i] for i in idx.tolist()]
+            f = views.get(idx, rng)
             model.eval()  # sample without dropout
             seqs = sample(model.dec, model.head(f), k, args.max_length, args.top_k)
             words = [decode(q, itos).split() for q in seqs.tolist()]
@@ -133,6 +136,9 @@ def main():
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if args.decay_steps:
+                for g in opt.param_groups:
+                    g["lr"] = args.lr * max(0.1, 1 - 0.9 * step / args.decay_steps)
             opt.step()
             step += 1
             if step % 25 == 0:

@@ -29,11 +29,12 @@ from model import Captioner, Config  # noqa: E402
 BAD_WORDS = [[0], [1], [3]]  # <pad>, <bos>, <unk> are never generated
 
 
-def load_features(backbone):
-    """Cached features; a combination's parts are concatenated on channels."""
+def load_features(backbone, flip=False):
+    """Cached features; a combination's parts are concatenated on channels. flip: the
+    training images' mirror-image features (extract_features.py --flip)."""
     feats, names = [], None
     for part in parts(backbone):
-        d = os.path.join(WORK, "features", part)
+        d = os.path.join(WORK, "features", part + ("_flip" if flip else ""))
         n = open(os.path.join(d, "names.txt")).read().split()
         if names is not None and n != names:
             raise SystemExit(f"features of {part} list other images than {parts(backbone)[0]}")
@@ -41,6 +42,48 @@ def load_features(backbone):
         feats.append(np.load(os.path.join(d, "features.npy")))
     feats = torch.from_numpy(feats[0] if len(feats) == 1 else np.concatenate(feats, axis=2))
     return feats, {n: i for i, n in enumerate(names)}
+
+
+class Views:
+    """Draws each training image's features from the photo or, when flip features exist,
+    its mirror image, with equal chance."""
+
+    def __init__(self, backbone, imgs, feats, row):
+        self.feats, self.rows = feats, torch.tensor([row[i] for i in imgs])
+        self.flips = None
+        if os.path.exists(os.path.join(WORK, "features", parts(backbone)[0] + "_flip", "features.npy")):
+            self.flips, frow = load_features(backbone, flip=True)
+            self.frows = torch.tensor([frow[i] for i in imgs])
+        print(f"training views: {'photo + mirror image' if self.flips is not None else 'photo only'}", flush=True)
+
+    def get(self, idx, rng):
+        """float features of training images idx (positions in imgs)."""
+        f = self.feats[self.rows[idx]].float()
+        if self.flips is not None:
+            m = torch.from_numpy(rng.rand(len(idx)) < 0.5)
+            if m.any():
+                f[m] = self.flips[self.frows[idx[m]]].float()
+        return f
+
+
+class EMA:
+    """Exponential moving average of the weights; scored on dev beside the raw weights."""
+
+    def __init__(self, model, decay):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model):
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(self.decay).add_(v, alpha=1 - self.decay)
+
+    def swap(self, model):
+        """Exchanges the model's weights with the average (call again to undo)."""
+        cur = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        self.shadow = cur
 
 
 def caption_tensor(imgs, caps, stoi, max_tokens):
@@ -119,6 +162,7 @@ def main():
     ap.add_argument("--stop-epoch", type=int, default=0, help="end after this epoch (the LR schedule still spans --epochs)")
     ap.add_argument("--init", help="start from this checkpoint's weights (same vocabulary and sizes)")
     ap.add_argument("--time-limit", type=float, default=50, help="minutes; stop after the epoch that passes it")
+    ap.add_argument("--ema", type=float, default=0.999, help="weight-average decay per step (0: off)")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -140,7 +184,7 @@ def main():
     max_tokens = min(args.max_tokens, cfg.n_positions)
     tr_ids = caption_tensor(train, caps, stoi, max_tokens)
     dv_ids = caption_tensor(dev, caps, stoi, max_tokens)
-    tr_rows = torch.tensor([row[i] for i in train])
+    views = Views(args.backbone, train, feats, row)
     dv_rows = torch.tensor([row[i] for i in dev])
     tr_len = (tr_ids != PAD).sum(-1).max(-1).values.numpy()  # longest of each image's captions
     model = Captioner(cfg)
@@ -168,6 +212,7 @@ def main():
         p = (step - args.warmup) / max(1, total - args.warmup)
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
+    ema = EMA(model, args.ema) if args.ema else None
     log = open(os.path.join(out, "log.jsonl"), "w")
     best, best_epoch, bad, step = -1.0, 0, 0, 0
     t0 = time.time()
@@ -175,7 +220,7 @@ def main():
         model.train()
         te, tl, tn = time.time(), 0.0, 0
         for idx in batches(rng, tr_len, args.batch):
-            f = feats[tr_rows[idx]].float()
+            f = views.get(idx, rng)
             x = tr_ids[idx]
             T = int((x != PAD).sum(-1).max())
             x = x[:, :, :T].reshape(-1, T)
@@ -188,6 +233,8 @@ def main():
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+            if ema:
+                ema.update(model)
             step += 1
             tl += float(loss)
             tn += 1
@@ -197,16 +244,27 @@ def main():
                               "elapsed_s": round(time.time() - t0, 1)}), flush=True)
             continue
         sc, hyps = evaluate(model, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
+        weights = "raw"
         rec = {"epoch": epoch, "step": step, "train_loss": tl / tn, "dev_loss": sc["loss"],
                "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
-               "lr": lr_at(step), "epoch_s": round(train_time, 1), "elapsed_s": round(time.time() - t0, 1)}
-        print(json.dumps(rec), "|", dev[0], "->", hyps[dev[0]], flush=True)
+               "lr": lr_at(step), "epoch_s": round(train_time, 1)}
+        if ema:
+            ema.swap(model)
+            esc, ehyps = evaluate(model, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
+            rec["ema_dev_greedy"] = {k: round(v, 4) for k, v in esc.items() if k != "loss"}
+            if esc["CIDEr-D"] > sc["CIDEr-D"]:
+                sc, hyps, weights = esc, ehyps, "ema"
+            else:
+                ema.swap(model)
+        rec["elapsed_s"] = round(time.time() - t0, 1)
+        print(json.dumps(rec), "|", weights, dev[0], "->", hyps[dev[0]], flush=True)
         log.write(json.dumps(rec) + "\n")
         log.flush()
         if sc["CIDEr-D"] > best:
             best, best_epoch, bad = sc["CIDEr-D"], epoch, 0
             torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": model.state_dict(),
-                        "backbone": args.backbone, "epoch": epoch, "dev_greedy": rec["dev_greedy"],
+                        "backbone": args.backbone, "epoch": epoch, "weights": weights,
+                        "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
                         "args": vars(args), "train_seconds": round(time.time() - t0, 1)},
                        os.path.join(out, "best.pt"))
         else:
@@ -214,6 +272,8 @@ def main():
             if bad >= args.patience:
                 print(f"early stop: no dev CIDEr-D gain for {bad} epochs", flush=True)
                 break
+        if weights == "ema":
+            ema.swap(model)  # back to the raw weights to keep training
         if args.stop_epoch and epoch >= args.stop_epoch:
             print(f"stopping after epoch {epoch} (--stop-epoch)", flush=True)
             break

@@ -136,6 +136,9 @@ func TestAccessMatrix(t *testing.T) {
 	owner.signup("owner@example.com", "owner password")
 	other.signup("other@example.com", "other password")
 	admin.signup("admin@example.com", "admin password")
+	if _, page := admin.get("/admin"); !strings.Contains(page, "Nothing has been uploaded yet.") {
+		t.Errorf("empty /admin does not say so:\n%s", page)
+	}
 	otherGuest.mustUpload("private") // now a guest with uploads of its own
 
 	type img struct{ id, vis, owner string }

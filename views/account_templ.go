@@ -668,7 +668,7 @@ func AdminPage(gallery Gallery) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = GalleryGrid(gallery).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = GalleryGrid(gallery, "Nothing has been uploaded yet.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

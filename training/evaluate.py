@@ -3,9 +3,10 @@
 
     /usr/bin/python3 training/evaluate.py --backbone mobilenet_v2+centernet [--data DIR]
 
-With the best checkpoint of training/work/runs/<backbone>/: beam search (3 beams)
-on dev for each no_repeat_ngram_size in --no-repeat-grid, keeps the best by dev
-CIDEr-D, then captions the test split with it. Writes decoding.json and
+With the best checkpoint of training/work/runs/<backbone>/: beam search on dev for
+each combination of --beam-grid, --no-repeat-grid and --length-penalty-grid, keeps
+the best by dev CIDEr-D (more beams only when they beat fewer by --beam-margin: each
+beam costs decoder time), then captions the test split with it. Writes decoding.json and
 metrics.json in the run folder and training/work/test_captions.tsv
 (image<TAB>caption). Scores with training/eval/metrics.py; export.py adds
 training/eval/score.py's numbers when that scorer exists.
@@ -35,7 +36,12 @@ def load_run(run_dir):
     return model.eval(), ck
 
 
-def caption_split(model, feats, rows, imgs, itos, num_beams, max_length, no_repeat):
+def setting(num_beams, no_repeat, length_penalty):
+    """Label of one decoding setting in metrics.json's dev_beam."""
+    return f"beams {num_beams}, no_repeat {no_repeat}, length_penalty {length_penalty:g}"
+
+
+def caption_split(model, feats, rows, imgs, itos, num_beams, max_length, no_repeat, length_penalty=1.0):
     out = {}
     with torch.no_grad():
         if num_beams == 1:
@@ -46,7 +52,7 @@ def caption_split(model, feats, rows, imgs, itos, num_beams, max_length, no_repe
             return out
         for s in range(0, len(imgs), 250):
             enc = model.head(feats[rows[s:s + 250]].float())
-            res = beam_search_batch(model.dec, enc, num_beams, max_length, no_repeat, BAD_WORDS)
+            res = beam_search_batch(model.dec, enc, num_beams, max_length, no_repeat, BAD_WORDS, length_penalty)
             for img, (seq, _) in zip(imgs[s:s + 250], res):
                 out[img] = decode(seq, itos)
     return out
@@ -57,9 +63,12 @@ def main():
     ap.add_argument("--backbone", default="mobilenet_v2+centernet", choices=sorted(BACKBONES))
     ap.add_argument("--data")
     ap.add_argument("--run")
-    ap.add_argument("--num-beams", type=int, default=3)
+    ap.add_argument("--beam-grid", default="3")
     ap.add_argument("--max-length", type=int, default=20)
     ap.add_argument("--no-repeat-grid", default="0,3")
+    ap.add_argument("--length-penalty-grid", default="1.0")
+    ap.add_argument("--beam-margin", type=float, default=0.01,
+                    help="dev CIDEr-D that more beams must gain over fewer to be chosen")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -75,29 +84,36 @@ def main():
     hy = caption_split(model, feats, [row[i] for i in dev], dev, itos, 1, args.max_length, 0)
     results["dev_greedy"] = score_all({i: caps[i] for i in dev}, hy)
     print("dev greedy", json.dumps(results["dev_greedy"]), flush=True)
-    best = None
-    for nr in [int(x) for x in args.no_repeat_grid.split(",")]:
-        t0 = time.time()
-        hy = caption_split(model, feats, [row[i] for i in dev], dev, itos, args.num_beams, args.max_length, nr)
-        sc = score_all({i: caps[i] for i in dev}, hy)
-        results["dev_beam"][str(nr)] = sc
-        print(f"dev beam{args.num_beams} no_repeat_ngram_size={nr}: {json.dumps(sc)} ({time.time() - t0:.0f}s)", flush=True)
-        if best is None or sc["CIDEr-D"] > results["dev_beam"][str(best)]["CIDEr-D"]:
-            best = nr
-    decoding = {"num_beams": args.num_beams, "max_length": args.max_length, "no_repeat_ngram_size": best,
-                "length_penalty": 1.0, "early_stopping": False, "bad_words_ids": BAD_WORDS}
+    best = {}  # beams -> best (beams, no_repeat, length_penalty) with that many
+    for nb in [int(x) for x in args.beam_grid.split(",")]:
+        for nr in [int(x) for x in args.no_repeat_grid.split(",")]:
+            for lp in [float(x) for x in args.length_penalty_grid.split(",")]:
+                t0 = time.time()
+                hy = caption_split(model, feats, [row[i] for i in dev], dev, itos, nb, args.max_length, nr, lp)
+                sc = score_all({i: caps[i] for i in dev}, hy)
+                key = setting(nb, nr, lp)
+                results["dev_beam"][key] = sc
+                print(f"dev {key}: {json.dumps(sc)} ({time.time() - t0:.0f}s)", flush=True)
+                if nb not in best or sc["CIDEr-D"] > results["dev_beam"][setting(*best[nb])]["CIDEr-D"]:
+                    best[nb] = (nb, nr, lp)
+    cider = {b: results["dev_beam"][setting(*s)]["CIDEr-D"] for b, s in best.items()}
+    nb = min(b for b in best if cider[b] >= max(cider.values()) - args.beam_margin)
+    nb, nr, lp = best[nb]
+    decoding = {"num_beams": nb, "max_length": args.max_length, "no_repeat_ngram_size": nr,
+                "length_penalty": lp, "early_stopping": False, "bad_words_ids": BAD_WORDS}
     save_json(os.path.join(run, "decoding.json"), decoding)
+    results["dev_setting"] = setting(nb, nr, lp)
 
-    hy = caption_split(model, feats, [row[i] for i in test], test, itos, args.num_beams, args.max_length, best)
+    hy = caption_split(model, feats, [row[i] for i in test], test, itos, nb, args.max_length, nr, lp)
     results["test"]["beam"] = score_all({i: caps[i] for i in test}, hy)
     with open(os.path.join(WORK, "test_captions.tsv"), "w", encoding="utf-8") as f:
         for img in test:
             f.write(f"{img}\t{hy[img]}\n")
-    hg = caption_split(model, feats, [row[i] for i in test], test, itos, 1, args.max_length, best)
+    hg = caption_split(model, feats, [row[i] for i in test], test, itos, 1, args.max_length, nr)
     results["test"]["greedy"] = score_all({i: caps[i] for i in test}, hg)
     results["decoding"] = decoding
     save_json(os.path.join(run, "metrics.json"), results)
-    print(f"test beam{args.num_beams} (no_repeat {best}):", json.dumps(results["test"]["beam"]))
+    print(f"test {results['dev_setting']}:", json.dumps(results["test"]["beam"]))
     print("test greedy:", json.dumps(results["test"]["greedy"]))
     print(f"wrote {run}/metrics.json, decoding.json and {WORK}/test_captions.tsv")
 

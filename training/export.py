@@ -170,7 +170,8 @@ def main():
         for img in test:
             path = os.path.join(data, "images", img)
             h = enc_model(torch.from_numpy(preprocess(path, size))[None])
-            b, score = beam_search(model.dec, h, decoding["num_beams"], g["max_length"], g["no_repeat"], g["bad_words"])
+            b, score = beam_search(model.dec, h, decoding["num_beams"], g["max_length"], g["no_repeat"], g["bad_words"],
+                                   decoding["length_penalty"])
             gr = greedy_batch(model.dec, h, g["max_length"], g["no_repeat"], g["bad_words"])[0]
             refs.append({"image": img, "beam": {"ids": b, "text": decode(b, itos), "score": score},
                          "greedy": {"ids": gr, "text": decode(gr, itos)},

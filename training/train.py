@@ -263,7 +263,7 @@ def main():
         if sc["CIDEr-D"] > best:
             best, best_epoch, bad = sc["CIDEr-D"], epoch, 0
             torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": model.state_dict(),
-                        "backbone": args.backbone, "epoch": epoch, "weights": weights,
+                        "backbone": args.backbone, "epoch": epoch, "weights": weights, "mirror": views.flips is not None,
                         "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
                         "args": vars(args), "train_seconds": round(time.time() - t0, 1)},
                        os.path.join(out, "best.pt"))

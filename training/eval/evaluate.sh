@@ -18,9 +18,10 @@
 #                  (default training/work/eval/<model>-<split>[-N].tsv)
 #   CAPTIONAI_BIN  use this binary instead of building one from the working tree
 #
-# Chunks that already finished are reused when the same OUT is run again
-# (delete OUT's .parts folder to start over). Two runs with the same OUT are
-# refused (flock on OUT.lock); give concurrent runs different OUTs.
+# Chunks that already finished are reused when the same OUT is run again with
+# the same model files and binary (delete OUT's .parts folder to start over).
+# Two runs with the same OUT are refused (flock on OUT.lock); give concurrent
+# runs different OUTs.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -65,6 +66,10 @@ list=$PARTS/images.txt
 if [ "$LIMIT" -gt 0 ]; then head -n "$LIMIT" "$DATA/splits/$SPLIT.txt"; else cat "$DATA/splits/$SPLIT.txt"; fi |
   sed '/^[[:space:]]*$/d' | sed "s#^#$DATA/images/#" > "$list.new"
 if ! cmp -s "$list.new" "$list"; then rm -f "$PARTS"/chunk-*; mv "$list.new" "$list"; else rm -f "$list.new"; fi
+# Finished chunks are only reused for the same model files and the same binary.
+stamp=$PARTS/stamp
+{ (cd "$MODEL_DIR" && find . -type f ! -name README.md | LC_ALL=C sort | xargs sha256sum); sha256sum < "$BIN"; } > "$stamp.new"
+if ! cmp -s "$stamp.new" "$stamp"; then rm -f "$PARTS"/chunk-*.done "$PARTS"/chunk-*.out; mv "$stamp.new" "$stamp"; else rm -f "$stamp.new"; fi
 n=$(wc -l < "$list")
 [ "$n" -gt 0 ] || die "split $SPLIT is empty"
 while read -r p; do [ -f "$p" ] || die "missing image $p"; done < "$list"

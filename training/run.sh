@@ -4,7 +4,8 @@
 #
 #   training/run.sh [--data DIR]          (or FLICKR8K_DIR=DIR training/run.sh)
 #
-# Environment: BACKBONE (mobilenet_v2+centernet | mobilenet_v2 | centernet | inception_v3,
+# Environment: BACKBONE (mobilenet_v2+centernet | mobilenet_v2 | centernet | inception_v3 |
+# mobilenet_v2+centernet+mobilenet_v2_mid,
 # default mobilenet_v2+centernet; a "+" joins backbones whose feature maps are concatenated),
 # EPOCHS (14), TIME_LIMIT (minutes of cross-entropy training, 70), SCST_LIMIT (minutes of
 # self-critical fine-tuning, 17), OUT (model folder).
@@ -36,11 +37,17 @@ fi
 
 IFS=+ read -r -a PARTS <<< "$BACKBONE"
 for part in "${PARTS[@]}"; do
-  step "1. convert $part, check against tfjs"
-  if [ "$part" = centernet ]; then
+  # A part that is another model's layer (e.g. mobilenet_v2_mid) is converted and checked with that model.
+  base=$($PY -c "import sys; sys.path.insert(0, 'training'); from common import BACKBONES; print(BACKBONES['$part'].get('model', ''))")
+  if [ -n "$base" ]; then
+    step "1. $part is a layer of $base"
+    [ -f "$W/tfjs/$base/model.json" ] || { echo "run.sh: list $base before $part in BACKBONE" >&2; exit 1; }
+  elif [ "$part" = centernet ]; then
+    step "1. convert $part, check against tfjs"
     $PY training/convert_backbone.py --backbone centernet "${DATA_ARGS[@]}" 2> "$W/convert_centernet.stderr"
     node training/backbone/check_tfjs_graph.js 1e-4 | tee "$W/check_centernet.txt"
   else
+    step "1. convert $part, check against tfjs"
     node training/backbone/unpack_tfjs.js "$W/node/node_modules/nsfwjs" "$part" "$W/tfjs/$part"
     $PY training/convert_backbone.py --backbone "$part" "${DATA_ARGS[@]}" 2> "$W/convert_$part.stderr"
     node training/backbone/check_tfjs.js "$part" 1e-4 | tee "$W/check_$part.txt"

@@ -35,42 +35,59 @@ CHECK_IMAGES = 4
 
 
 class Concat(nn.Module):
-    """Runs each part on the same pixel_values; one feature map, parts on channels."""
+    """Runs each backbone model once on the same pixel_values and concatenates the parts'
+    maps on channels, in the parts' order. order[i] = (model, output) of part i: parts that
+    are layers of one model (mobilenet_v2 and mobilenet_v2_mid) share its single pass."""
 
-    def __init__(self, parts):
+    def __init__(self, models, order):
         super().__init__()
-        self.parts = nn.ModuleList(parts)
+        self.models = nn.ModuleList(models)
+        self.order = order
 
     def forward(self, pixel_values):
-        return [torch.cat([p(pixel_values)[0] for p in self.parts], dim=1)]
+        outs = [m(pixel_values) for m in self.models]
+        return [torch.cat([outs[i][j] for i, j in self.order], dim=1)]
 
 
-class Pool(nn.Module):
-    """Average-pools a backbone's feature map by k (an earlier, finer map onto the common grid)."""
+class Layers(nn.Module):
+    """A Keras graph's feature maps, each average-pooled by its part's "pool" (an earlier,
+    finer map onto the common grid)."""
 
-    def __init__(self, inner, k):
+    def __init__(self, graph, pools):
         super().__init__()
-        self.inner, self.k = inner, k
+        self.graph, self.pools = graph, pools
 
     def forward(self, pixel_values):
-        return [nn.functional.avg_pool2d(self.inner(pixel_values)[0], self.k)]
+        return [nn.functional.avg_pool2d(o, k) if k else o for o, k in zip(self.graph(pixel_values), self.pools)]
+
+
+def keras_layers(model, names):
+    """One pass of the nsfwjs Keras model `model` giving the feature maps of parts `names`."""
+    mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", model))
+    g = KerasGraph(mj, weights, [BACKBONES[n]["feature"] for n in names], input_hw(mj)).eval()
+    return Layers(g, [BACKBONES[n].get("pool") for n in names]).eval()
 
 
 def load_backbone(name, with_logits=False):
     """pixel_values -> [feature map] (+ class probabilities for nsfwjs with_logits)."""
     spec = BACKBONES[name]
     if "parts" in spec:
-        return Concat([load_backbone(p)[0] for p in spec["parts"]]).eval(), None
+        groups = {}  # model -> its parts, in order
+        for p in spec["parts"]:
+            groups.setdefault(BACKBONES[p].get("model", p), []).append(p)
+        models, where = [], {}
+        for model, names in groups.items():
+            models.append(load_backbone(model)[0] if model == "centernet" else keras_layers(model, names))
+            where.update({n: (len(models) - 1, j) for j, n in enumerate(names)})
+        return Concat(models, [where[p] for p in spec["parts"]]).eval(), None
     if name == "centernet":
         return centernet.CenterNetFeatures(centernet.load_graph(WORK)).eval(), None
-    mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", spec.get("model", name)))
-    outs = [spec["feature"]] + ([final_layer(mj)] if with_logits else [])
-    g = KerasGraph(mj, weights, outs, input_hw(mj)).eval()
-    if "pool" in spec:
-        if with_logits:
-            raise ValueError(f"{name}: pooled feature maps have no class-probability check")
-        return Pool(g, spec["pool"]).eval(), mj
-    return g, mj
+    if with_logits:
+        if "model" in spec:
+            raise ValueError(f"{name} is a layer of {spec['model']}: check that model instead")
+        mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", name))
+        return KerasGraph(mj, weights, [spec["feature"], final_layer(mj)], input_hw(mj)).eval(), mj
+    return keras_layers(spec.get("model", name), [name]), None
 
 
 def convert_centernet(data, out):

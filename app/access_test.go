@@ -298,6 +298,39 @@ func TestSignupAndLoginErrors(t *testing.T) {
 	}
 }
 
+// Changing the password keeps the session that changed it and signs out
+// the account's other sessions; the new password works elsewhere.
+func TestPasswordChangeSignsOutOtherSessions(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	here, there := visitor(t, s.URL), visitor(t, s.URL)
+	here.signup("pw@example.com", "first password")
+	if code, _, _ := there.form("/login", url.Values{"email": {"pw@example.com"}, "password": {"first password"}}); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	for _, v := range []*browserless{here, there} {
+		if code, _ := v.get("/account"); code != http.StatusOK {
+			t.Fatalf("signed in: /account %d", code)
+		}
+	}
+	code, _, _ := here.form("/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("change password: %d", code)
+	}
+	if code, body := here.get("/account"); code != http.StatusOK || !strings.Contains(body, "Other devices signed in to this account are signed out") {
+		t.Errorf("the changing session: /account %d", code)
+	}
+	if code, _ := there.get("/account"); code != http.StatusSeeOther {
+		t.Errorf("the other session: /account %d, want 303 to the sign-in page", code)
+	}
+	if code, _, _ := there.form("/login", url.Values{"email": {"pw@example.com"}, "password": {"second password"}}); code != http.StatusSeeOther {
+		t.Errorf("login with the new password: %d", code)
+	}
+	if code, _ := there.get("/account"); code != http.StatusOK {
+		t.Errorf("signed in again: /account %d", code)
+	}
+}
+
 func TestCrossOriginPostIsRefused(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})

@@ -278,7 +278,9 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.flash(r, "Your password is changed.")
+	// This session stays signed in; the account's other sessions are signed out.
+	h.Sessions.Put(r.Context(), sessPassword, passwordStamp(hash))
+	h.flash(r, "Your password is changed. Other devices signed in to this account are signed out.")
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
 

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -16,9 +18,10 @@ import (
 
 // Session keys.
 const (
-	sessUser  = "user_id"
-	sessGuest = "guest_id"
-	sessFlash = "flash"
+	sessUser     = "user_id"
+	sessPassword = "password" // passwordStamp of the hash the session signed in with
+	sessGuest    = "guest_id"
+	sessFlash    = "flash"
 )
 
 // Viewer is who is making a request: an account, a guest who uploaded
@@ -66,10 +69,13 @@ func (h *Handler) identify(next http.Handler) http.Handler {
 			id, _ := uuid.Parse(s)
 			u, err := h.Users.UserByID(ctx, id)
 			switch {
-			case err == nil:
+			case err == nil && h.Sessions.GetString(ctx, sessPassword) == passwordStamp(u.PasswordHash):
 				v.UserID, v.Email, v.IsAdmin = u.ID, u.Email, u.IsAdmin
-			case errors.Is(err, db.ErrNotFound):
-				h.Sessions.Remove(ctx, sessUser) // account deleted elsewhere
+			case err == nil, errors.Is(err, db.ErrNotFound):
+				// The password was changed or reset since this session signed in, or
+				// the account was deleted: the session is signed out.
+				h.Sessions.Remove(ctx, sessUser)
+				h.Sessions.Remove(ctx, sessPassword)
 			default:
 				h.serverError(w, r, err)
 				return
@@ -94,7 +100,16 @@ func (h *Handler) signIn(r *http.Request, u db.User) error {
 	}
 	h.Sessions.Remove(ctx, sessGuest)
 	h.Sessions.Put(ctx, sessUser, u.ID.String())
+	h.Sessions.Put(ctx, sessPassword, passwordStamp(u.PasswordHash))
 	return nil
+}
+
+// passwordStamp identifies a password hash without storing it in the
+// session. Each new hash has a new salt, so any password change or reset
+// changes the stamp and signs out the account's other sessions.
+func passwordStamp(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hex.EncodeToString(sum[:12])
 }
 
 // guestID returns the viewer's guest identity, creating one for a first

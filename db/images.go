@@ -124,6 +124,12 @@ func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Imag
 	return s.list(ctx, `visibility = 'public'`, before, limit)
 }
 
+// SearchPublic is Recent limited to captions matching query, a web-search
+// style query ("dog beach", "\"red shirt\"", "dog -snow") with English stemming.
+func (s *Store) SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]Image, error) {
+	return s.list(ctx, `visibility = 'public' AND caption_search @@ websearch_to_tsquery('english', $3)`, before, limit, query)
+}
+
 // All is Recent over every image, for moderation.
 func (s *Store) All(ctx context.Context, before time.Time, limit int) ([]Image, error) {
 	return s.list(ctx, `true`, before, limit)

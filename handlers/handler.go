@@ -26,6 +26,7 @@ type ImageStore interface {
 	Image(ctx context.Context, id uuid.UUID) (db.Image, error)
 	Batch(ctx context.Context, batchID uuid.UUID) ([]db.Image, error)
 	Recent(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
+	SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]db.Image, error)
 	All(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
 	OwnedBy(ctx context.Context, o db.Owner, before time.Time, limit int) ([]db.Image, error)
 	CreateImages(ctx context.Context, imgs []db.Image, enqueue db.EnqueueFunc) error

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
 
+	"captionai/db"
 	"captionai/views"
 )
 
@@ -18,12 +20,31 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, views.HomePage(h.uploadForm(r), gallery))
 }
 
-// gallery reads the page of public images given by ?before=.
+// maxQueryLen bounds a gallery search; longer input is cut, not refused.
+const maxQueryLen = 200
+
+// gallery reads the page of public images given by ?before=, only those
+// whose captions match ?q= when it is given.
 func (h *Handler) gallery(r *http.Request) (views.Gallery, error) {
 	before := pageCursor(r)
-	imgs, err := h.DB.Recent(r.Context(), before, galleryPageSize+1)
+	q := searchQuery(r)
+	var imgs []db.Image
+	var err error
+	if q == "" {
+		imgs, err = h.DB.Recent(r.Context(), before, galleryPageSize+1)
+	} else {
+		imgs, err = h.DB.SearchPublic(r.Context(), q, before, galleryPageSize+1)
+	}
 	if err != nil {
 		return views.Gallery{}, err
 	}
 	return h.page(r, imgs, before, "/"), nil
+}
+
+func searchQuery(r *http.Request) string {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(q) > maxQueryLen {
+		q = strings.ToValidUTF8(q[:maxQueryLen], "")
+	}
+	return q
 }

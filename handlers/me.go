@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,13 +45,26 @@ func (h *Handler) meEvents(w http.ResponseWriter, r *http.Request) {
 // page turns one more row than a page into the page and its links.
 func (h *Handler) page(r *http.Request, imgs []db.Image, before time.Time, path string) views.Gallery {
 	v := viewerFrom(r.Context())
-	g := views.Gallery{}
+	g := views.Gallery{Query: searchQuery(r)}
+	link := func(cursor string) string {
+		q := url.Values{}
+		if cursor != "" {
+			q.Set("before", cursor)
+		}
+		if g.Query != "" {
+			q.Set("q", g.Query)
+		}
+		if len(q) == 0 {
+			return path
+		}
+		return path + "?" + q.Encode()
+	}
 	if len(imgs) > galleryPageSize {
 		imgs = imgs[:galleryPageSize]
-		g.NextURL = path + "?before=" + imgs[len(imgs)-1].CreatedAt.UTC().Format(time.RFC3339Nano)
+		g.NextURL = link(imgs[len(imgs)-1].CreatedAt.UTC().Format(time.RFC3339Nano))
 	}
 	if !before.IsZero() {
-		g.FirstURL = path
+		g.FirstURL = link("")
 	}
 	g.Images = toViews(imgs, v)
 	return g

@@ -80,6 +80,7 @@ type Gallery struct {
 	Images   []Image
 	NextURL  string // empty on the last page
 	FirstURL string // empty on the first page
+	Query    string // the caption search, if any
 }
 
 func humanBytes(n int64) string {

@@ -18,6 +18,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BACKBONES, PAD, SPECIALS, WORK, build_vocab, data_dir, decode, encode, parts, read_captions, read_split  # noqa: E402
@@ -64,26 +65,6 @@ class Views:
             if m.any():
                 f[m] = self.flips[self.frows[idx[m]]].float()
         return f
-
-
-class EMA:
-    """Exponential moving average of the weights; scored on dev beside the raw weights."""
-
-    def __init__(self, model, decay):
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model):
-        for k, v in model.state_dict().items():
-            if v.dtype.is_floating_point:
-                self.shadow[k].mul_(self.decay).add_(v, alpha=1 - self.decay)
-
-    def swap(self, model):
-        """Exchanges the model's weights with the average (call again to undo)."""
-        cur = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(self.shadow)
-        self.shadow = cur
 
 
 def caption_tensor(imgs, caps, stoi, max_tokens):
@@ -212,7 +193,8 @@ def main():
         p = (step - args.warmup) / max(1, total - args.warmup)
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
-    ema = EMA(model, args.ema) if args.ema else None
+    # Weight average, scored on dev beside the raw weights.
+    ema = AveragedModel(model, avg_fn=lambda avg, p, n: args.ema * avg + (1 - args.ema) * p) if args.ema else None
     log = open(os.path.join(out, "log.jsonl"), "w")
     best, best_epoch, bad, step = -1.0, 0, 0, 0
     t0 = time.time()
@@ -234,7 +216,7 @@ def main():
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             if ema:
-                ema.update(model)
+                ema.update_parameters(model)
             step += 1
             tl += float(loss)
             tn += 1
@@ -244,25 +226,22 @@ def main():
                               "elapsed_s": round(time.time() - t0, 1)}), flush=True)
             continue
         sc, hyps = evaluate(model, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
-        weights = "raw"
+        weights, state = "raw", model.state_dict()
         rec = {"epoch": epoch, "step": step, "train_loss": tl / tn, "dev_loss": sc["loss"],
                "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
                "lr": lr_at(step), "epoch_s": round(train_time, 1)}
         if ema:
-            ema.swap(model)
-            esc, ehyps = evaluate(model, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
+            esc, ehyps = evaluate(ema.module, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
             rec["ema_dev_greedy"] = {k: round(v, 4) for k, v in esc.items() if k != "loss"}
             if esc["CIDEr-D"] > sc["CIDEr-D"]:
-                sc, hyps, weights = esc, ehyps, "ema"
-            else:
-                ema.swap(model)
+                sc, hyps, weights, state = esc, ehyps, "ema", ema.module.state_dict()
         rec["elapsed_s"] = round(time.time() - t0, 1)
         print(json.dumps(rec), "|", weights, dev[0], "->", hyps[dev[0]], flush=True)
         log.write(json.dumps(rec) + "\n")
         log.flush()
         if sc["CIDEr-D"] > best:
             best, best_epoch, bad = sc["CIDEr-D"], epoch, 0
-            torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": model.state_dict(),
+            torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": state,
                         "backbone": args.backbone, "epoch": epoch, "weights": weights, "mirror": views.flips is not None,
                         "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
                         "args": vars(args), "train_seconds": round(time.time() - t0, 1)},
@@ -272,8 +251,6 @@ def main():
             if bad >= args.patience:
                 print(f"early stop: no dev CIDEr-D gain for {bad} epochs", flush=True)
                 break
-        if weights == "ema":
-            ema.swap(model)  # back to the raw weights to keep training
         if args.stop_epoch and epoch >= args.stop_epoch:
             print(f"stopping after epoch {epoch} (--stop-epoch)", flush=True)
             break

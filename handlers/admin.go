@@ -19,5 +19,5 @@ func (h *Handler) admin(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.AdminPage(h.page(r, imgs, before, "/admin")))
+	h.render(w, r, http.StatusOK, views.AdminPage(h.page(r, imgs, before, "/admin", "")))
 }

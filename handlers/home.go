@@ -38,7 +38,7 @@ func (h *Handler) gallery(r *http.Request) (views.Gallery, error) {
 	if err != nil {
 		return views.Gallery{}, err
 	}
-	return h.page(r, imgs, before, "/"), nil
+	return h.page(r, imgs, before, "/", q), nil
 }
 
 func searchQuery(r *http.Request) string {

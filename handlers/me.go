@@ -24,7 +24,7 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.MePage(h.page(r, imgs, before, "/me"), !v.SignedIn()))
+	h.render(w, r, http.StatusOK, views.MePage(h.page(r, imgs, before, "/me", ""), !v.SignedIn()))
 }
 
 // meEvents streams the visitor's unfinished uploads on one connection.
@@ -42,10 +42,11 @@ func (h *Handler) meEvents(w http.ResponseWriter, r *http.Request) {
 	h.streamCards(w, r, imgs)
 }
 
-// page turns one more row than a page into the page and its links.
-func (h *Handler) page(r *http.Request, imgs []db.Image, before time.Time, path string) views.Gallery {
+// page turns one more row than a page into the page and its links; the
+// links keep query, the gallery's caption search ("" for none).
+func (h *Handler) page(r *http.Request, imgs []db.Image, before time.Time, path, query string) views.Gallery {
 	v := viewerFrom(r.Context())
-	g := views.Gallery{Query: searchQuery(r)}
+	g := views.Gallery{Query: query}
 	link := func(cursor string) string {
 		q := url.Values{}
 		if cursor != "" {

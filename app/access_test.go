@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -391,6 +392,48 @@ func TestGuestUploadLimit(t *testing.T) {
 	u.signup("uploader@example.com", "long enough")
 	for range 3 {
 		u.mustUpload("")
+	}
+}
+
+// Behind a trusted proxy the guest limit counts the forwarded client
+// address; from any other peer the header is ignored.
+func TestGuestUploadLimitBehindProxy(t *testing.T) {
+	t.Parallel()
+	proxied := start(t, opts{roles: both, tweak: func(c *config.Config) {
+		c.GuestUploads = 1
+		c.TrustedProxies = []net.IPNet{{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(8, 32)}}
+	}})
+	// The test's requests come from 127.0.0.1, which is not this app's proxy.
+	direct := start(t, opts{roles: both, tweak: func(c *config.Config) {
+		c.GuestUploads = 1
+		c.TrustedProxies = []net.IPNet{{IP: net.IPv4(10, 0, 0, 0), Mask: net.CIDRMask(8, 32)}}
+	}})
+	upload := func(url, forwardedFor string) int {
+		res := post(t, url, []file{{"p.jpg", photo(t, 8, 8)}}, map[string]string{"X-Forwarded-For": forwardedFor})
+		return res.StatusCode
+	}
+	for _, c := range []struct {
+		url, forwardedFor string
+		want              int
+	}{
+		{proxied.URL, "203.0.113.5", http.StatusSeeOther},
+		{proxied.URL, "203.0.113.5", http.StatusTooManyRequests},
+		// The client wrote the left entry itself; the proxy appended the real one.
+		{proxied.URL, "198.51.100.9, 203.0.113.5", http.StatusTooManyRequests},
+		{proxied.URL, "203.0.113.6", http.StatusSeeOther},
+		{direct.URL, "203.0.113.5", http.StatusSeeOther},
+		{direct.URL, "203.0.113.6", http.StatusTooManyRequests},
+	} {
+		if got := upload(c.url, c.forwardedFor); got != c.want {
+			t.Errorf("%s with X-Forwarded-For %q: %d, want %d", map[string]string{proxied.URL: "via proxy", direct.URL: "direct"}[c.url], c.forwardedFor, got, c.want)
+		}
+	}
+	var ip string
+	if err := proxied.app.Pool.QueryRow(context.Background(), "SELECT host(uploader_ip) FROM images ORDER BY created_at LIMIT 1").Scan(&ip); err != nil {
+		t.Fatal(err)
+	}
+	if ip != "203.0.113.5" {
+		t.Errorf("stored address %q, want the client's 203.0.113.5", ip)
 	}
 }
 

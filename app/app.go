@@ -154,6 +154,7 @@ func (a *App) Handler(done <-chan struct{}) http.Handler {
 	h := &handlers.Handler{
 		DB: a.Store, Users: a.Store, Sessions: a.sessions, Files: a.files, Jobs: jobs.Queue{Client: a.river},
 		Hub: a.hub, Static: static.FS, Log: a.log, Done: done, AdminEmails: a.cfg.AdminEmails,
+		TrustedProxies: a.cfg.TrustedProxies,
 		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels,
 			MaxFiles: a.cfg.MaxFiles, GuestUploads: a.cfg.GuestUploads, GuestDays: int(a.cfg.GuestRetention.Hours() / 24)},
 	}

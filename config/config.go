@@ -4,11 +4,14 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/realclientip/realclientip-go"
 )
 
 // Config holds every setting of the app.
@@ -33,6 +36,7 @@ type Config struct {
 	AdminEmails    []string      // accounts with these addresses are admins
 	GuestRetention time.Duration // unclaimed guest uploads are deleted after this
 	GuestUploads   int           // guest uploads per IP address per hour
+	TrustedProxies []net.IPNet   // reverse proxies whose X-Forwarded-For is believed
 }
 
 // Var describes one environment variable for --help and the README.
@@ -62,6 +66,7 @@ var Vars = []Var{
 	{"ADMIN_EMAILS", "", "comma-separated addresses whose accounts are admins"},
 	{"GUEST_RETENTION_DAYS", "7", "unclaimed guest uploads are deleted after this many days"},
 	{"GUEST_UPLOADS_PER_HOUR", "20", "photos a guest may upload per hour from one IP address"},
+	{"TRUSTED_PROXIES", "", "comma-separated addresses or CIDR ranges of your reverse proxies; requests from them are counted by the client address in X-Forwarded-For. Unset: the header is ignored"},
 }
 
 // Load reads the environment, falling back to the defaults in Vars.
@@ -122,6 +127,19 @@ func Load() (Config, error) {
 	}
 	c.GuestRetention = time.Duration(getInt("GUEST_RETENTION_DAYS", 7)) * 24 * time.Hour
 	c.GuestUploads = getInt("GUEST_UPLOADS_PER_HOUR", 20)
+	if v := get("TRUSTED_PROXIES", ""); v != "" {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			nets, err := realclientip.AddressesAndRangesToIPNets(p)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("TRUSTED_PROXIES: %q is not an IP address or a CIDR range such as 10.0.0.0/8", p))
+				continue
+			}
+			c.TrustedProxies = append(c.TrustedProxies, nets...)
+		}
+	}
 	c.RescueAfter = getDur("RESCUE_AFTER", c.JobTimeout+30*time.Second)
 	if c.RescueAfter <= c.JobTimeout {
 		errs = append(errs, fmt.Sprintf("RESCUE_AFTER (%s) must be longer than JOB_TIMEOUT (%s)", c.RescueAfter, c.JobTimeout))

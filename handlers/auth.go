@@ -136,8 +136,8 @@ func (h *Handler) isAdminEmail(email string) bool {
 	return false
 }
 
-// clientIP is the peer's address. Forwarded headers are not trusted: anyone
-// could set them to dodge the per-address limits.
+// clientIP is the client's address: the peer's, or the forwarded one that
+// clientAddr put in its place for a request from a trusted proxy.
 func clientIP(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err == nil {

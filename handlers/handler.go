@@ -6,6 +6,7 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"time"
@@ -81,6 +82,8 @@ type Handler struct {
 	Log      *slog.Logger
 	// AdminEmails are the addresses whose accounts are admins.
 	AdminEmails []string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
+	TrustedProxies []net.IPNet
 	// Ready reports whether this process can serve (model loaded, say);
 	// the database is checked separately.
 	Ready func() error
@@ -91,7 +94,7 @@ type Handler struct {
 // Routes returns the app's HTTP handler.
 func (h *Handler) Routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(h.logRequests, middleware.Recoverer, securityHeaders)
+	r.Use(h.clientAddr(), h.logRequests, middleware.Recoverer, securityHeaders)
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(h.Static)))

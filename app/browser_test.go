@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"captionai/app"
+	"captionai/testutil"
 )
 
 // browser starts headless Debian chromium for one test.
@@ -55,6 +59,17 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// steps runs actions one at a time, so that a failure (often a wait that
+// ran into the deadline) names the action, counted from 1.
+func steps(ctx context.Context, actions ...chromedp.Action) error {
+	for i, a := range actions {
+		if err := chromedp.Run(ctx, a); err != nil {
+			return fmt.Errorf("action %d of %d (%T): %w", i+1, len(actions), a, err)
+		}
+	}
+	return nil
+}
+
 // screenshot keeps a picture of the page when SCREENSHOT_DIR is set.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	dir := os.Getenv("SCREENSHOT_DIR")
@@ -85,7 +100,7 @@ func TestBrowserUploadShowsCaptionLive(t *testing.T) {
 	img := writePhoto(t, "street.jpg")
 
 	var marker, path, caption string
-	err := chromedp.Run(ctx,
+	err := steps(ctx,
 		chromedp.Navigate(s.URL+"/"),
 		chromedp.WaitVisible(`#image`, chromedp.ByID),
 		// A page reload would lose this.
@@ -107,25 +122,53 @@ func TestBrowserUploadShowsCaptionLive(t *testing.T) {
 	if strings.TrimSpace(caption) == "" {
 		t.Fatal("empty caption")
 	}
+}
 
-	// The image page also streams: open it for a fresh upload.
-	img2 := writePhoto(t, "park.jpg")
-	var status string
-	err = chromedp.Run(ctx,
-		chromedp.Navigate(s.URL+"/"),
-		chromedp.SetUploadFiles(`#image`, []string{img2}, chromedp.ByID),
-		chromedp.Click(`form.upload button`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#upload-results .notice a`, chromedp.ByQuery),
-		chromedp.Click(`#upload-results .notice a`, chromedp.ByQuery),
+// An image page opened before its caption exists shows it when it comes.
+// The web process runs alone until the page is open, so the page's stream
+// always starts with the queued state and the caption is a later event.
+func TestBrowserImagePageStreamsCaption(t *testing.T) {
+	t.Parallel()
+	_, dbURL := testutil.NewDB(t)
+	media := t.TempDir()
+	web := start(t, opts{roles: app.Roles{Web: true}, dbURL: dbURL, mediaDir: media})
+	id := location(t, post(t, web.URL, []file{{"park.jpg", photo(t, 320, 240)}}, nil), "/images/")
+	ctx := browser(t)
+
+	var before string
+	err := steps(ctx,
+		chromedp.Navigate(web.URL+"/images/"+id),
+		chromedp.WaitVisible(`#caption.queued`, chromedp.ByQuery),
+		// The stream is open: the server writes its headers with the first
+		// (queued) state, so the caption can only come as a later event.
+		chromedp.Poll(`(() => {
+			const d = document.querySelector("[sse-connect]")?.["htmx-internal-data"];
+			return d?.sseEventSource?.readyState === EventSource.OPEN;
+		})()`, nil),
+		chromedp.AttributeValue(`#status`, "data-status", &before, nil, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, opts{roles: app.Roles{Worker: true}, dbURL: dbURL, mediaDir: media})
+	var after, caption, alt, details string
+	err = steps(ctx,
 		chromedp.WaitVisible(`#caption.captioned`, chromedp.ByQuery),
-		chromedp.AttributeValue(`#status`, "data-status", &status, nil, chromedp.ByQuery),
+		chromedp.AttributeValue(`#status`, "data-status", &after, nil, chromedp.ByQuery),
+		chromedp.Text(`#caption .caption`, &caption, chromedp.ByQuery),
+		// The alt text and the details (model, timings) follow out of band.
+		chromedp.AttributeValue(`#photo`, "alt", &alt, nil, chromedp.ByQuery),
+		chromedp.Text(`#details`, &details, chromedp.ByQuery),
 	)
 	screenshot(t, ctx, "image-page")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status != "captioned" {
-		t.Fatalf("status %q", status)
+	if before != "queued" || after != "captioned" || strings.TrimSpace(caption) == "" {
+		t.Fatalf("status %q then %q, caption %q", before, after, caption)
+	}
+	if alt != caption || !strings.Contains(details, "tiny-random") || !strings.Contains(details, "Inference") {
+		t.Errorf("after the caption: alt %q, details %q", alt, details)
 	}
 }
 
@@ -138,7 +181,7 @@ func TestBrowserPublicUploadJoinsGallery(t *testing.T) {
 	img := writePhoto(t, "harbour.jpg")
 
 	var empty, marker, caption string
-	err := chromedp.Run(ctx,
+	err := steps(ctx,
 		chromedp.Navigate(s.URL+"/"),
 		chromedp.Text(`#gallery .empty`, &empty, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__noReload = "still here"`, nil),
@@ -173,7 +216,7 @@ func TestBrowserUploadWithoutJavaScript(t *testing.T) {
 	img := writePhoto(t, "dog.jpg")
 
 	var path string
-	err := chromedp.Run(ctx,
+	err := steps(ctx,
 		emulation.SetScriptExecutionDisabled(true),
 		chromedp.Navigate(s.URL+"/"),
 		chromedp.SetUploadFiles(`#image`, []string{img}, chromedp.ByID),
@@ -190,7 +233,7 @@ func TestBrowserUploadWithoutJavaScript(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var status string
-		if err := chromedp.Run(ctx,
+		if err := steps(ctx,
 			chromedp.Reload(),
 			chromedp.WaitVisible(`#caption`, chromedp.ByID),
 			chromedp.AttributeValue(`#status`, "data-status", &status, nil, chromedp.ByID),
@@ -218,7 +261,7 @@ func TestBrowserPrivateUploadIsHidden(t *testing.T) {
 	img := writePhoto(t, "secret.jpg")
 
 	var page string
-	err := chromedp.Run(ctx,
+	err := steps(ctx,
 		chromedp.Navigate(s.URL+"/signup"),
 		chromedp.SendKeys(`input[name=email]`, "browser@example.com", chromedp.ByQuery),
 		chromedp.SendKeys(`input[name=password]`, "browser password", chromedp.ByQuery),

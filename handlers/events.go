@@ -33,7 +33,7 @@ func (h *Handler) imageEvents(w http.ResponseWriter, r *http.Request) {
 	viewer := viewerFrom(r.Context())
 	h.stream(w, r, []uuid.UUID{id}, func(img db.Image) []sseEvent {
 		v := toView(img, viewer)
-		return []sseEvent{{"status", views.StatusBadge(v)}, {"caption", views.ImageState(v)}}
+		return []sseEvent{{"status", views.StatusBadge(v)}, {"caption", views.ImageUpdate(v)}}
 	})
 }
 

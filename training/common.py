@@ -32,10 +32,16 @@ BACKBONES = {
     # fine-tuning changed most), average-pooled 2×2 onto the 7×7 grid.
     "mobilenet_v2_mid": {"model": "mobilenet_v2", "feature": "block_12_add", "pool": 2, "size": 224, "channels": 96,
                          "grid": 7, "source": "nsfwjs@4.4.0 dist/models/mobilenet_v2 (Keras layers model, uint8-quantized weights)"},
+    # A stride-8 map from before the blocks nsfwjs fine-tuned (11–16): 28×28×32, average-pooled
+    # 4×4. Measured as a fourth part in training/README.md; not in the shipped model.
+    "mobilenet_v2_low": {"model": "mobilenet_v2", "feature": "block_5_add", "pool": 4, "size": 224, "channels": 32,
+                         "grid": 7, "source": "nsfwjs@4.4.0 dist/models/mobilenet_v2 (Keras layers model, uint8-quantized weights)"},
     # Combinations: the parts' feature maps concatenated on channels (same input and grid).
     "mobilenet_v2+centernet": {"parts": ["mobilenet_v2", "centernet"], "size": 224, "channels": 1840, "grid": 7},
     "mobilenet_v2+centernet+mobilenet_v2_mid": {"parts": ["mobilenet_v2", "centernet", "mobilenet_v2_mid"], "size": 224,
                                                 "channels": 1936, "grid": 7},
+    "mobilenet_v2+centernet+mobilenet_v2_mid+mobilenet_v2_low": {
+        "parts": ["mobilenet_v2", "centernet", "mobilenet_v2_mid", "mobilenet_v2_low"], "size": 224, "channels": 1968, "grid": 7},
 }
 
 

@@ -4,9 +4,9 @@
 #
 #   training/run.sh [--data DIR]          (or FLICKR8K_DIR=DIR training/run.sh)
 #
-# Environment: BACKBONE (mobilenet_v2+centernet+mobilenet_v2_mid | mobilenet_v2+centernet | mobilenet_v2 |
-# centernet | inception_v3, default mobilenet_v2+centernet+mobilenet_v2_mid; a "+" joins backbones
-# whose feature maps are concatenated),
+# Environment: BACKBONE (default mobilenet_v2+centernet+mobilenet_v2_mid; also
+# mobilenet_v2+centernet+mobilenet_v2_mid+mobilenet_v2_low, mobilenet_v2+centernet, mobilenet_v2, centernet, inception_v3;
+# a "+" joins backbones whose feature maps are concatenated),
 # EPOCHS (14), TIME_LIMIT (minutes of cross-entropy training, 70), SCST_LIMIT (minutes of
 # self-critical fine-tuning, 17), OUT (model folder).
 # Everything intermediate goes to training/work/ (git-ignored).

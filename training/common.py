@@ -36,13 +36,17 @@ BACKBONES = {
     # 4×4. Measured as a fourth part in training/README.md; not in the shipped model.
     "mobilenet_v2_low": {"model": "mobilenet_v2", "feature": "block_5_add", "pool": 4, "size": 224, "channels": 32,
                          "grid": 7, "source": "nsfwjs@4.4.0 dist/models/mobilenet_v2 (Keras layers model, uint8-quantized weights)"},
-    # Combinations: the parts' feature maps concatenated on channels (same input and grid).
-    "mobilenet_v2+centernet": {"parts": ["mobilenet_v2", "centernet"], "size": 224, "channels": 1840, "grid": 7},
+    # Combinations: the parts' feature maps concatenated on channels (same input and grid;
+    # channels are summed below).
+    "mobilenet_v2+centernet": {"parts": ["mobilenet_v2", "centernet"], "size": 224, "grid": 7},
     "mobilenet_v2+centernet+mobilenet_v2_mid": {"parts": ["mobilenet_v2", "centernet", "mobilenet_v2_mid"], "size": 224,
-                                                "channels": 1936, "grid": 7},
+                                                "grid": 7},
     "mobilenet_v2+centernet+mobilenet_v2_mid+mobilenet_v2_low": {
-        "parts": ["mobilenet_v2", "centernet", "mobilenet_v2_mid", "mobilenet_v2_low"], "size": 224, "channels": 1968, "grid": 7},
+        "parts": ["mobilenet_v2", "centernet", "mobilenet_v2_mid", "mobilenet_v2_low"], "size": 224, "grid": 7},
 }
+for _spec in BACKBONES.values():
+    if "parts" in _spec:
+        _spec["channels"] = sum(BACKBONES[p]["channels"] for p in _spec["parts"])
 
 
 def parts(backbone):

@@ -100,13 +100,18 @@ def decode(ids, itos):
     return " ".join(itos[i] for i in ids if i >= len(SPECIALS))
 
 
-def preprocess(path, size):
-    """ViTImageProcessor: RGB, PIL bilinear resize (reducing_gap=None), rescale in
-    float64 then float32, normalize, CHW. The Go inference package reproduces this."""
+def resized(path, size):
+    """RGB uint8 [size, size, 3]: PIL bilinear resize (reducing_gap=None), as ViTImageProcessor."""
     img = Image.open(path).convert("RGB")
     if img.size != (size, size):
         img = img.resize((size, size), resample=Image.BILINEAR, reducing_gap=None)
-    x = (np.asarray(img).astype(np.float64) * RESCALE).astype(np.float32)
+    return np.asarray(img)
+
+
+def preprocess(path, size):
+    """ViTImageProcessor: resized(), rescale in float64 then float32, normalize, CHW.
+    The Go inference package reproduces this."""
+    x = (resized(path, size).astype(np.float64) * RESCALE).astype(np.float32)
     x = (x - np.array(MEAN, np.float32)) / np.array(STD, np.float32)
     return x.transpose(2, 0, 1).copy()
 

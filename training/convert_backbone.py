@@ -90,6 +90,18 @@ def load_backbone(name, with_logits=False):
     return keras_layers(spec.get("model", name), [name]), None
 
 
+def load_finetuned(name, ck):
+    """The backbone of run checkpoint ck: the converted weights, with the layers that
+    finetune.py trained replaced by the run's (ck["backbone_state"]) when it has them."""
+    g, _ = load_backbone(name)
+    state = ck.get("backbone_state")
+    if state:
+        res = g.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        if res.unexpected_keys:
+            raise SystemExit(f"backbone_state names layers that {name} does not have: {res.unexpected_keys[:3]}")
+    return g.eval()
+
+
 def convert_centernet(data, out):
     """Check data at the graph's own input (512x512 RGB 0..255) and its outputs."""
     outs = [centernet.BACKBONE_OUT, centernet.CLASS_LOGITS, centernet.KEYPOINTS]

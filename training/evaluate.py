@@ -26,7 +26,7 @@ from decode import beam_search_batch, greedy_batch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
 from metrics import evaluate as score_all  # noqa: E402  (coco-caption definitions, training/eval)
 from model import Captioner, Config  # noqa: E402
-from train import BAD_WORDS, load_features  # noqa: E402
+from train import BAD_WORDS, features_source, load_features  # noqa: E402
 
 
 def load_run(run_dir):
@@ -77,7 +77,7 @@ def main():
     model, ck = load_run(run)
     itos = ck["vocab"]
     caps = read_captions(data)
-    feats, row = load_features(args.backbone)
+    feats, row = load_features(args.backbone, source=features_source(ck, run))
     dev, test = read_split(data, "dev"), read_split(data, "test")
     results = {"checkpoint_epoch": ck["epoch"], "dev_greedy": None, "dev_beam": {}, "test": {}}
 

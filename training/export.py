@@ -20,30 +20,19 @@ import sys
 
 import onnx
 import torch
-import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BOS, EOS, MEAN, PAD, REPO, RESCALE, SPECIALS, STD, UNK, BACKBONES, WORK, data_dir,  # noqa: E402
+from common import (BOS, EOS, MEAN, PAD, REPO, RESCALE, SPECIALS, STD, BACKBONES, WORK, data_dir,  # noqa: E402
                     decode, parts, preprocess, read_split, save_json)
-from convert_backbone import load_backbone  # noqa: E402
+from convert_backbone import load_finetuned  # noqa: E402
 from decode import beam_search, greedy_batch  # noqa: E402
 from evaluate import load_run  # noqa: E402
+from model import Encoder  # noqa: E402
 from onnx_export import (NoPast, WithPast, compact, decoder_axes, exact_fp16_initializers, export,  # noqa: E402
                          merge_decoders, past_names)
 
 PRODUCER = "captionai-training"
 N_REFERENCE = 20
-
-
-class Encoder(nn.Module):
-    def __init__(self, backbone, head):
-        super().__init__()
-        self.backbone, self.head = backbone, head
-
-    def forward(self, pixel_values):
-        (f,) = self.backbone(pixel_values)
-        return self.head(f.flatten(2).transpose(1, 2))
-
 
 
 def tokenizer_files(itos, n_positions):
@@ -89,7 +78,7 @@ def main():
     itos = ck["vocab"]
     with open(os.path.join(run, "decoding.json")) as f:
         decoding = json.load(f)
-    backbone, _ = load_backbone(args.backbone)
+    backbone = load_finetuned(args.backbone, ck)
     enc_model = Encoder(backbone, model.head).eval()
     onnx_dir = os.path.join(args.out, "onnx")
     os.makedirs(onnx_dir, exist_ok=True)

@@ -10,6 +10,10 @@ preprocessor_config.json tells the Go app and transformers.js to do.
 
 With --flip it writes the training images' mirror images to features/<backbone>_flip/
 instead: a second view of each photo that train.py and scst.py draw from at random.
+
+With --run RUN (a finetune.py run) it uses that run's fine-tuned backbone, all parts in
+one pass, and writes to RUN/features/ (RUN/features_flip/ with --flip), where train.py
+--features-from, scst.py and evaluate.py find them.
 """
 
 import argparse
@@ -22,7 +26,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BACKBONES, WORK, data_dir, preprocess, read_split  # noqa: E402
-from convert_backbone import load_backbone  # noqa: E402
+from convert_backbone import load_backbone, load_finetuned  # noqa: E402
 
 
 def main():
@@ -32,16 +36,24 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flip", action="store_true", help="mirror images of the training split only")
+    ap.add_argument("--run", help="a finetune.py run: its backbone's features of the dev and test images")
     args = ap.parse_args()
     data = data_dir(args.data)
-    spec = BACKBONES[args.backbone]
     torch.set_num_threads(args.threads)
-    out = os.path.join(WORK, "features", args.backbone + ("_flip" if args.flip else ""))
+    splits = ("train",) if args.flip else ("train", "dev", "test")
+    if args.run:
+        ck = torch.load(os.path.join(args.run, "best.pt"))
+        args.backbone = ck["backbone"]
+        g = load_finetuned(args.backbone, ck)
+        out = os.path.join(args.run, "features" + ("_flip" if args.flip else ""))
+    else:
+        g, _ = load_backbone(args.backbone)
+        out = os.path.join(WORK, "features", args.backbone + ("_flip" if args.flip else ""))
+    spec = BACKBONES[args.backbone]
     os.makedirs(out, exist_ok=True)
     names = []
-    for split in ("train",) if args.flip else ("train", "dev", "test"):
+    for split in splits:
         names += read_split(data, split)
-    g, _ = load_backbone(args.backbone)
     n, cells, ch = len(names), spec["grid"] ** 2, spec["channels"]
     tmp = os.path.join(out, "features.tmp.npy")
     feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n, cells, ch))

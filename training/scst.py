@@ -29,7 +29,7 @@ from common import EOS, PAD, WORK, data_dir, decode, read_captions, read_split  
 from decode import ban  # noqa: E402
 from evaluate import load_run  # noqa: E402
 from metrics import _ngrams, cider_df, cider_sim, cider_vec, ptb_tokenize  # noqa: E402
-from train import BAD_WORDS, Views, caption_tensor, evaluate, load_features  # noqa: E402
+from train import BAD_WORDS, Views, caption_loss, caption_tensor, evaluate, features_source, load_features  # noqa: E402
 
 
 class Reward:
@@ -56,8 +56,8 @@ def sample(dec, enc, k, max_length, top_k):
     only teach it to push rare words (which references do use) further down."""
     enc = enc.repeat_interleave(k, 0)
     cross = [blk.cross_kv(enc) for blk in dec.h]
-    seqs = torch.full((enc.shape[0], 1), 1, dtype=torch.long)
-    done = torch.zeros(enc.shape[0], dtype=torch.bool)
+    seqs = torch.full((enc.shape[0], 1), 1, dtype=torch.long, device=enc.device)
+    done = torch.zeros(enc.shape[0], dtype=torch.bool, device=enc.device)
     pasts = None
     while seqs.shape[1] < max_length and not done.all():
         logits, pasts = dec(seqs[:, -1:], None, pasts, cross=cross)
@@ -68,6 +68,24 @@ def sample(dec, enc, k, max_length, top_k):
         seqs = torch.cat([seqs, tok[:, None]], 1)
         done |= tok == EOS
     return seqs
+
+
+def scst_step(model, opt, f, imgs, itos, reward, k, max_length, top_k):
+    """One policy-gradient step on images imgs with features f: k samples each, rewarded
+    against the mean of the image's other samples. Returns the mean reward."""
+    model.eval()  # sample without dropout
+    seqs = sample(model.dec, model.head(f), k, max_length, top_k)
+    words = [decode(q, itos).split() for q in seqs.tolist()]
+    r = torch.tensor([reward(imgs[j // k], w) for j, w in enumerate(words)]).view(-1, k)
+    adv = (r - (r.sum(1, keepdim=True) - r) / (k - 1)).view(-1).to(f.device)
+    model.train()
+    logp = -caption_loss(model, model.head(f), seqs, reduction="none").view(seqs.shape[0], -1)
+    loss = -(adv[:, None] * logp).sum() / (seqs[:, 1:] != PAD).sum()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return float(r.mean())
 
 
 def main():
@@ -100,8 +118,9 @@ def main():
     itos = ck["vocab"]
     caps = read_captions(data)
     train, dev = read_split(data, "train"), read_split(data, "dev")
-    feats, row = load_features(args.backbone)
-    views = Views(args.backbone, train, feats, row)
+    source = features_source(ck, run)
+    feats, row = load_features(args.backbone, source=source)
+    views = Views(args.backbone, train, feats, row, source)
     reward = Reward({i: caps[i] for i in train})
     stoi = {w: i for i, w in enumerate(itos)}
     dv_ids = caption_tensor(dev, caps, stoi, min(24, model.c.n_positions))
@@ -122,27 +141,13 @@ def main():
             idx = torch.from_numpy(order[s:s + args.batch])
             imgs = [train[i] for i in idx.tolist()]
             f = views.get(idx, rng)
-            model.eval()  # sample without dropout
-            seqs = sample(model.dec, model.head(f), k, args.max_length, args.top_k)
-            words = [decode(q, itos).split() for q in seqs.tolist()]
-            r = torch.tensor([reward(imgs[j // k], w) for j, w in enumerate(words)]).view(-1, k)
-            adv = (r - (r.sum(1, keepdim=True) - r) / (k - 1)).view(-1)
-            model.train()
-            x = seqs
-            logits, _ = model.dec(x[:, :-1], model.head(f), rep=k)
-            logp = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
-                                    ignore_index=PAD, reduction="none").view(x.shape[0], -1)
-            loss = -(adv[:, None] * logp).sum() / (x[:, 1:] != PAD).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             if args.decay_steps:
                 for g in opt.param_groups:
                     g["lr"] = args.lr * max(0.1, 1 - 0.9 * step / args.decay_steps)
-            opt.step()
+            mean_reward = scst_step(model, opt, f, imgs, itos, reward, k, args.max_length, args.top_k)
             step += 1
             if step % 25 == 0:
-                print(json.dumps({"epoch": epoch, "step": step, "mean_reward": round(float(r.mean()), 4),
+                print(json.dumps({"epoch": epoch, "step": step, "mean_reward": round(mean_reward, 4),
                                   "elapsed_s": round(time.time() - t0)}), flush=True)
             if step % args.eval_every == 0:
                 sc = score_dev()

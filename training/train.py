@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKBONES, PAD, SPECIALS, WORK, build_vocab, data_dir, decode, encode, parts, read_captions, read_split  # noqa: E402
+from common import BACKBONES, PAD, WORK, build_vocab, data_dir, decode, encode, parts, read_captions, read_split  # noqa: E402
 from decode import greedy_batch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
 from metrics import evaluate as score_all  # noqa: E402  (coco-caption definitions, training/eval)
@@ -30,9 +30,16 @@ from model import Captioner, Config  # noqa: E402
 BAD_WORDS = [[0], [1], [3]]  # <pad>, <bos>, <unk> are never generated
 
 
-def load_features(backbone, flip=False):
+def load_features(backbone, flip=False, source=None):
     """Cached features; a combination's parts are concatenated on channels. flip: the
-    training images' mirror-image features (extract_features.py --flip)."""
+    training images' mirror-image features (extract_features.py --flip). source: a
+    finetune.py run whose fine-tuned backbone's features sit in source/features[_flip]/."""
+    if source:
+        d = os.path.join(source, "features_flip" if flip else "features")
+        if not os.path.exists(os.path.join(d, "features.npy")):
+            raise SystemExit(f"no features in {d}: run extract_features.py --run {source}" + (" --flip" if flip else ""))
+        names = open(os.path.join(d, "names.txt")).read().split()
+        return torch.from_numpy(np.load(os.path.join(d, "features.npy"))), {n: i for i, n in enumerate(names)}
     feats, names = [], None
     for part in parts(backbone):
         d = os.path.join(WORK, "features", part + ("_flip" if flip else ""))
@@ -45,15 +52,25 @@ def load_features(backbone, flip=False):
     return feats, {n: i for i, n in enumerate(names)}
 
 
+def features_source(ck, run):
+    """Where a checkpoint's features come from: the finetune.py run it was trained on, or
+    the run itself when it is a finetune.py run; None for the converted backbone's cache."""
+    if ck.get("features_from"):
+        return ck["features_from"]
+    return run if ck.get("backbone_state") else None
+
+
 class Views:
     """Draws each training image's features from the photo or, when flip features exist,
     its mirror image, with equal chance."""
 
-    def __init__(self, backbone, imgs, feats, row):
+    def __init__(self, backbone, imgs, feats, row, source=None):
         self.feats, self.rows = feats, torch.tensor([row[i] for i in imgs])
         self.flips = None
-        if os.path.exists(os.path.join(WORK, "features", parts(backbone)[0] + "_flip", "features.npy")):
-            self.flips, frow = load_features(backbone, flip=True)
+        flip_dir = os.path.join(source, "features_flip") if source else \
+            os.path.join(WORK, "features", parts(backbone)[0] + "_flip")
+        if os.path.exists(os.path.join(flip_dir, "features.npy")):
+            self.flips, frow = load_features(backbone, flip=True, source=source)
             self.frows = torch.tensor([frow[i] for i in imgs])
         print(f"training views: {'photo + mirror image' if self.flips is not None else 'photo only'}", flush=True)
 
@@ -92,6 +109,14 @@ def batches(rng, lengths, bs, chunk=16):
     return [torch.from_numpy(out[i]) for i in order]
 
 
+def caption_loss(model, enc, x, label_smoothing=0.0, reduction="mean"):
+    """Teacher-forced cross-entropy of captions x [images * 5, T] (PAD-filled) given the
+    images' encoder states enc [images, cells, d]."""
+    logits, _ = model.dec(x[:, :-1], enc, rep=x.shape[0] // enc.shape[0])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), ignore_index=PAD,
+                           label_smoothing=label_smoothing, reduction=reduction)
+
+
 def evaluate(model, feats, rows, imgs, caps, ids, itos, max_length, bs=200):
     model.eval()
     hyps, tot, n = {}, 0.0, 0
@@ -99,15 +124,11 @@ def evaluate(model, feats, rows, imgs, caps, ids, itos, max_length, bs=200):
         for s in range(0, len(imgs), bs):
             f = feats[rows[s:s + bs]].float()
             enc = model.head(f)
-            x = ids[s:s + bs]
+            x = ids[s:s + bs].to(enc.device)
             T = int((x != PAD).sum(-1).max())
             x = x[:, :, :T].reshape(-1, T)
-            logits, _ = model.dec(x[:, :-1], enc, rep=5)
-            tgt = x[:, 1:]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=PAD,
-                                   reduction="sum")
-            tot += float(loss)
-            n += int((tgt != PAD).sum())
+            tot += float(caption_loss(model, enc, x, reduction="sum"))
+            n += int((x[:, 1:] != PAD).sum())
             for img, seq in zip(imgs[s:s + bs], greedy_batch(model.dec, enc, max_length, bad_words=BAD_WORDS)):
                 hyps[img] = decode(seq, itos)
     sc = score_all({i: caps[i] for i in imgs}, hyps)
@@ -142,6 +163,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stop-epoch", type=int, default=0, help="end after this epoch (the LR schedule still spans --epochs)")
     ap.add_argument("--init", help="start from this checkpoint's weights (same vocabulary and sizes)")
+    ap.add_argument("--features-from", help="a finetune.py run: train on its fine-tuned backbone's features "
+                                            "(extract_features.py --run) and export that backbone")
     ap.add_argument("--time-limit", type=float, default=50, help="minutes; stop after the epoch that passes it")
     ap.add_argument("--ema", type=float, default=0.999, help="weight-average decay per step (0: off)")
     args = ap.parse_args()
@@ -158,14 +181,16 @@ def main():
     train, dev = read_split(data, "train"), read_split(data, "dev")
     itos = build_vocab([c for i in train for c in caps[i]], args.min_count)
     stoi = {w: i for i, w in enumerate(itos)}
-    feats, row = load_features(args.backbone)
+    source = args.features_from and os.path.abspath(args.features_from)
+    backbone_state = torch.load(os.path.join(source, "best.pt"))["backbone_state"] if source else None
+    feats, row = load_features(args.backbone, source=source)
     cfg = Config(vocab_size=len(itos), n_embd=args.d_model, n_head=args.heads, n_layer=args.layers,
                  enc_layers=args.enc_layers, feat_channels=spec["channels"], grid=spec["grid"],
                  dropout=args.dropout, attn_dropout=args.attn_dropout, feat_dropout=args.feat_dropout)
     max_tokens = min(args.max_tokens, cfg.n_positions)
     tr_ids = caption_tensor(train, caps, stoi, max_tokens)
     dv_ids = caption_tensor(dev, caps, stoi, max_tokens)
-    views = Views(args.backbone, train, feats, row)
+    views = Views(args.backbone, train, feats, row, source)
     dv_rows = torch.tensor([row[i] for i in dev])
     tr_len = (tr_ids != PAD).sum(-1).max(-1).values.numpy()  # longest of each image's captions
     model = Captioner(cfg)
@@ -206,9 +231,7 @@ def main():
             x = tr_ids[idx]
             T = int((x != PAD).sum(-1).max())
             x = x[:, :, :T].reshape(-1, T)
-            logits = model(f, x[:, :-1], caps_per_image=5)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), ignore_index=PAD,
-                                   label_smoothing=args.label_smoothing)
+            loss = caption_loss(model, model.head(f), x, args.label_smoothing)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             opt.zero_grad(set_to_none=True)
@@ -244,7 +267,8 @@ def main():
             torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": state,
                         "backbone": args.backbone, "epoch": epoch, "weights": weights, "mirror": views.flips is not None,
                         "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
-                        "args": vars(args), "train_seconds": round(time.time() - t0, 1)},
+                        "args": vars(args), "train_seconds": round(time.time() - t0, 1),
+                        "features_from": source, "backbone_state": backbone_state},
                        os.path.join(out, "best.pt"))
         else:
             bad += 1

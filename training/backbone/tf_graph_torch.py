@@ -51,7 +51,8 @@ def resize_bilinear_legacy(x, out_h, out_w):
         src = np.arange(n_out, dtype=np.float64) * (n_in / n_out)
         lo = np.floor(src).astype(np.int64)
         hi = np.minimum(lo + 1, n_in - 1)
-        return torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy((src - lo).astype(np.float32))
+        return (torch.as_tensor(lo, device=x.device), torch.as_tensor(hi, device=x.device),
+                torch.as_tensor((src - lo).astype(np.float32), device=x.device))
 
     h_lo, h_hi, h_f = axis(int(x.shape[2]), out_h)
     w_lo, w_hi, w_f = axis(int(x.shape[3]), out_w)
@@ -121,7 +122,7 @@ class TFGraph(nn.Module):
         return name.replace("/", "__").replace(".", "_").replace(":", "_")
 
     def _const(self, name, like):
-        return torch.as_tensor(self.consts[name], dtype=like.dtype)
+        return torch.as_tensor(self.consts[name], dtype=like.dtype, device=like.device)
 
     def forward(self, x):
         t = {}

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Stage 3 on a GPU: train the captioner on the images themselves, with the top of the
+backbone unfrozen part of the way in, then self-critical training on CIDEr-D.
+
+    python3 training/finetune.py --backbone mobilenet_v2+centernet+mobilenet_v2_mid --data DIR --out DIR
+
+What train.py + scst.py do on cached features, but each step runs the backbone on a
+randomly cropped and mirrored copy of the photo, so its upper layers can learn from
+the captions. Schedules run on wall-clock time (--minutes, --scst-minutes) so that a
+run fits a lent GPU's time; with --unfreeze none the backbone stays frozen (the
+control). Writes <out>/best.pt: train.py's checkpoint format plus backbone_state, the
+trained backbone layers rounded to float16 (export.py stores float16-exact weights at
+half size). Needs a CUDA device unless --device cpu (for a smoke test).
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+from multiprocessing import Pool
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
+from common import BACKBONES, MEAN, PAD, RESCALE, STD, build_vocab, data_dir, read_captions, read_split, resized  # noqa: E402
+from convert_backbone import load_backbone  # noqa: E402
+from model import Captioner, Config, Encoder  # noqa: E402
+from scst import Reward, scst_step  # noqa: E402
+from train import batches, caption_loss, caption_tensor, evaluate  # noqa: E402
+
+# Layers trained with --unfreeze top: MobileNetV2 from block 8 (stride 16) up, CenterNet's
+# MobileNetV3 from expanded_conv_6 up and its extern1 projection. Batch-norm statistics
+# stay frozen (the converted graphs always run them in inference mode).
+TOP = re.compile(r"graph\.params\.(block_([89]|1[0-6])_|Conv_1_?|tower_0__(MobilenetV3__expanded_conv_([6-9]|1[0-4])__|extern1__))")
+
+
+def trainable(name, mode):
+    if name.endswith(("__mean", "__var")) or mode == "none":
+        return False
+    return mode == "all" or bool(TOP.search(name))
+
+
+def load_pixels(data, names, size, workers):
+    """uint8 [N, 3, size, size], resized exactly as common.preprocess does."""
+    paths = [os.path.join(data, "images", n) for n in names]
+    with Pool(workers) as pool:
+        arrs = pool.starmap(resized, [(p, size) for p in paths], chunksize=64)
+    return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
+
+
+def normalize(u8):
+    mean = torch.tensor(MEAN, device=u8.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=u8.device).view(1, 3, 1, 1)
+    return (u8.float() * RESCALE - mean) / std
+
+
+def augment(x, gen, min_area):
+    """A random crop (area min_area..1, aspect 3:4..4:3, stretched back to full size),
+    mirrored half the time; one affine resampling per image."""
+    b = x.shape[0]
+    u = torch.rand(b, 4, generator=gen, device=x.device)
+    area = min_area + (1 - min_area) * u[:, 0]
+    aspect = torch.exp((u[:, 1] - 0.5) * 2 * math.log(4 / 3))
+    sx = torch.sqrt(area * aspect).clamp(max=1.0)
+    sy = torch.sqrt(area / aspect).clamp(max=1.0)
+    tx = (2 * u[:, 2] - 1) * (1 - sx)
+    ty = (2 * u[:, 3] - 1) * (1 - sy)
+    flip = torch.where(torch.rand(b, generator=gen, device=x.device) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3, device=x.device)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx * flip, tx, sy, ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@torch.no_grad()
+def features(enc, pixels, mirror=False, bs=256):
+    """Backbone features [N, cells, channels] (float16) of uint8 pixels, optionally mirrored."""
+    out = []
+    for s in range(0, len(pixels), bs):
+        x = normalize(pixels[s:s + bs].to(enc.head.proj.weight.device, non_blocking=True))
+        out.append(enc.features(x.flip(3) if mirror else x).half())
+    return torch.cat(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backbone", default="mobilenet_v2+centernet+mobilenet_v2_mid", choices=sorted(BACKBONES))
+    ap.add_argument("--data")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--unfreeze", default="top", choices=["none", "top", "all"])
+    ap.add_argument("--unfreeze-at", type=float, default=0.3, help="share of --minutes before the backbone trains")
+    ap.add_argument("--minutes", type=float, default=5, help="cross-entropy training time")
+    ap.add_argument("--scst-minutes", type=float, default=2, help="self-critical training time (0: none)")
+    ap.add_argument("--batch", type=int, default=16, help="images per step (x5 captions)")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--backbone-lr", type=float, default=1e-4)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--warmup", type=int, default=300, help="steps")
+    ap.add_argument("--min-area", type=float, default=0.75, help="smallest crop, as a share of the photo")
+    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--min-count", type=int, default=5)
+    ap.add_argument("--eval-from", type=float, default=0.5, help="share of --minutes before dev scoring starts")
+    ap.add_argument("--scst-lr", type=float, default=2e-5)
+    ap.add_argument("--scst-eval-every", type=int, default=150)
+    ap.add_argument("--max-length", type=int, default=20)
+    ap.add_argument("--max-tokens", type=int, default=24)
+    ap.add_argument("--limit", type=int, default=0, help="use only this many training and dev images (smoke test)")
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+    t_start = time.time()
+    torch.manual_seed(args.seed)
+    rng = np.random.RandomState(args.seed)
+    torch.set_num_threads(2)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    dev_ = torch.device(args.device)
+    data = data_dir(args.data)
+    spec = BACKBONES[args.backbone]
+    os.makedirs(args.out, exist_ok=True)
+    log = open(os.path.join(args.out, "log.jsonl"), "w")
+
+    def note(rec):
+        rec["elapsed_s"] = round(time.time() - t_start, 1)
+        print(json.dumps(rec), flush=True)
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+
+    caps = read_captions(data)
+    train, dev = read_split(data, "train"), read_split(data, "dev")
+    itos = build_vocab([c for i in train for c in caps[i]], args.min_count)  # before --limit: the real vocabulary
+    if args.limit:
+        train, dev = train[:args.limit], dev[:args.limit]
+    stoi = {w: i for i, w in enumerate(itos)}
+    cfg = Config(vocab_size=len(itos), feat_channels=spec["channels"], grid=spec["grid"], dropout=args.dropout)
+    # Decode the photos before CUDA starts: the worker processes are forked.
+    tr_px = load_pixels(data, train, spec["size"], args.workers).to(dev_)
+    dv_px = load_pixels(data, dev, spec["size"], args.workers).to(dev_)
+    gen = torch.Generator(device=dev_)
+    gen.manual_seed(args.seed)
+    tr_ids = caption_tensor(train, caps, stoi, min(args.max_tokens, cfg.n_positions)).to(dev_)
+    dv_ids = caption_tensor(dev, caps, stoi, min(args.max_tokens, cfg.n_positions))
+    tr_len = (tr_ids != PAD).sum(-1).max(-1).values.cpu().numpy()
+    note({"loaded": {"train": len(train), "dev": len(dev), "vocab": len(itos)}})
+
+    backbone, _ = load_backbone(args.backbone)
+    cap = Captioner(cfg)
+    enc = Encoder(backbone, cap.head).to(dev_)
+    cap.to(dev_)
+    bb_train = [(n, p) for n, p in backbone.named_parameters() if trainable(n, args.unfreeze)]
+    note({"backbone_trained": {"tensors": len(bb_train), "params": sum(p.numel() for _, p in bb_train),
+                               "of": sum(p.numel() for p in backbone.parameters())}})
+    decay = [p for n, p in cap.named_parameters() if p.dim() >= 2 and "wpe" not in n and n not in ("head.row", "head.col")]
+    nodecay = [p for n, p in cap.named_parameters() if not (p.dim() >= 2 and "wpe" not in n and n not in ("head.row", "head.col"))]
+    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": nodecay, "weight_decay": 0.0}]
+    if bb_train:
+        groups.append({"params": [p for _, p in bb_train], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.98))
+
+    def cosine(p):
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0)))
+
+    def score_dev():
+        enc.eval()
+        f = features(enc, dv_px)
+        sc, hyps = evaluate(cap, f, torch.arange(len(dev), device=dev_), dev, caps, dv_ids, itos, args.max_length)
+        return sc, hyps
+
+    def snapshot():
+        return ({k: v.detach().cpu().clone() for k, v in cap.state_dict().items()},
+                {n: p.detach().cpu().half() for n, p in bb_train})
+
+    # Cross-entropy, on wall-clock progress p = trained seconds / budget.
+    budget = args.minutes * 60
+    best, best_state, step, unfrozen, unfreeze_step, epoch = -1.0, None, 0, False, 0, 0
+    trained = 0.0
+    while trained < budget:
+        epoch += 1
+        tl, tn, te = 0.0, 0, time.time()
+        for idx in batches(rng, tr_len, args.batch):
+            t_step = time.time()
+            p = trained / budget
+            if p >= 1:
+                break
+            if bb_train and not unfrozen and p >= args.unfreeze_at:
+                unfrozen, unfreeze_step = True, step
+                for _, prm in bb_train:
+                    prm.requires_grad_(True)
+                note({"unfreeze": {"step": step, "epoch": epoch}})
+            opt.param_groups[0]["lr"] = opt.param_groups[1]["lr"] = \
+                args.lr * min(1.0, (step + 1) / args.warmup) * cosine(p)
+            if bb_train:
+                opt.param_groups[2]["lr"] = args.backbone_lr * min(1.0, (step - unfreeze_step + 1) / args.warmup) * \
+                    cosine(p) if unfrozen else 0.0
+            idx = idx.to(dev_)
+            x = augment(normalize(tr_px[idx]), gen, args.min_area)
+            cap.train()
+            with torch.set_grad_enabled(unfrozen):
+                f = enc.features(x)
+            xs = tr_ids[idx]
+            T = int((xs != PAD).sum(-1).max())
+            loss = caption_loss(cap, cap.head(f), xs[:, :, :T].reshape(-1, T), args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([q for g in groups for q in g["params"]], 1.0)
+            opt.step()
+            step += 1
+            tl, tn = tl + float(loss.detach()), tn + 1
+            trained += time.time() - t_step
+        rec = {"epoch": epoch, "step": step, "progress": round(min(trained / budget, 1.0), 3),
+               "train_loss": round(tl / max(tn, 1), 4), "epoch_s": round(time.time() - te, 1),
+               "ms_per_step": round(1000 * (time.time() - te) / max(tn, 1), 1)}
+        if trained / budget >= args.eval_from or trained >= budget:
+            sc, hyps = score_dev()
+            rec["dev_loss"] = round(sc.pop("loss"), 4)
+            rec["dev_greedy"] = {k: round(v, 4) for k, v in sc.items()}
+            rec["sample"] = f"{dev[0]} -> {hyps[dev[0]]}"
+            if sc["CIDEr-D"] > best:
+                best, best_state, best_epoch = sc["CIDEr-D"], snapshot(), epoch
+        note(rec)
+    xe_steps = step
+    note({"cross_entropy_best": {"epoch": best_epoch, "dev_greedy_cider": best, "steps": step}})
+    cap.load_state_dict(best_state[0])
+    for n, prm in bb_train:
+        prm.data.copy_(best_state[1][n].float())  # the float16-rounded weights that get exported
+        prm.requires_grad_(False)
+
+    def save(dev_greedy, scst_info):
+        torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": snapshot()[0], "backbone": args.backbone,
+                    "backbone_state": best_state[1], "epoch": best_epoch, "weights": "raw", "mirror": True,
+                    "dev_greedy": dev_greedy, "args": vars(args), "train_seconds": round(time.time() - t_start, 1),
+                    "finetune": {"unfreeze": args.unfreeze, "trained_tensors": len(bb_train), "xe_steps": xe_steps},
+                    "scst": scst_info}, os.path.join(args.out, "best.pt"))
+
+    sc, _ = score_dev()  # with the rounded backbone
+    sc.pop("loss")
+    best_cider = sc["CIDEr-D"]
+    note({"scst_step": 0, "dev_greedy": {k: round(v, 4) for k, v in sc.items()}})
+    save({k: round(v, 4) for k, v in sc.items()}, None)
+    if args.scst_minutes <= 0:
+        return
+    # Self-critical training on fixed features of each photo and its mirror image.
+    enc.eval()
+    tr_f, tr_fm = features(enc, tr_px), features(enc, tr_px, mirror=True)
+    dv_f = features(enc, dv_px)
+    reward = Reward({i: caps[i] for i in train})
+    opt = torch.optim.Adam(cap.parameters(), lr=args.scst_lr)
+    t0, step, k = time.time(), 0, 5
+    done = False
+    while not done:
+        order = rng.permutation(len(train))
+        for s in range(0, len(order), args.batch):
+            p = (time.time() - t0) / (args.scst_minutes * 60)
+            done = p >= 1
+            if step and (step % args.scst_eval_every == 0 or done):
+                sc, _ = evaluate(cap, dv_f, torch.arange(len(dev), device=dev_), dev, caps, dv_ids, itos, args.max_length)
+                sc.pop("loss")
+                note({"scst_step": step, "dev_greedy": {k2: round(v, 4) for k2, v in sc.items()}})
+                if sc["CIDEr-D"] > best_cider:
+                    best_cider = sc["CIDEr-D"]
+                    save({k2: round(v, 4) for k2, v in sc.items()}, {"step": step, "lr": args.scst_lr,
+                                                                      "seconds": round(time.time() - t0)})
+            if done:
+                break
+            idx = torch.from_numpy(order[s:s + args.batch]).to(dev_)
+            mirror = torch.from_numpy(rng.rand(len(idx)) < 0.5).to(dev_)
+            f = torch.where(mirror[:, None, None], tr_fm[idx], tr_f[idx]).float()
+            for g in opt.param_groups:
+                g["lr"] = args.scst_lr * (1 - 0.9 * p)
+            r = scst_step(cap, opt, f, [train[i] for i in idx.tolist()], itos, reward, k, args.max_length, 5)
+            step += 1
+            if step % 50 == 0:
+                note({"scst_step": step, "mean_reward": round(r, 4)})
+    note({"best_dev_greedy_cider": best_cider})
+
+
+if __name__ == "__main__":
+    main()

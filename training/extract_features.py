@@ -36,7 +36,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flip", action="store_true", help="mirror images of the training split only")
-    ap.add_argument("--run", help="a finetune.py run: its backbone's features of the dev and test images")
+    ap.add_argument("--run", help="a finetune.py run: features of its fine-tuned backbone, in RUN/features[_flip]/")
     args = ap.parse_args()
     data = data_dir(args.data)
     torch.set_num_threads(args.threads)

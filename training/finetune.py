@@ -116,6 +116,8 @@ def main():
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
+    if args.minutes <= 0:
+        raise SystemExit("--minutes must be positive: the cross-entropy stage picks the checkpoint")
     t_start = time.time()
     torch.manual_seed(args.seed)
     rng = np.random.RandomState(args.seed)
@@ -143,8 +145,9 @@ def main():
     stoi = {w: i for i, w in enumerate(itos)}
     cfg = Config(vocab_size=len(itos), feat_channels=spec["channels"], grid=spec["grid"], dropout=args.dropout)
     # Decode the photos before CUDA starts: the worker processes are forked.
-    tr_px = load_pixels(data, train, spec["size"], args.workers).to(dev_)
-    dv_px = load_pixels(data, dev, spec["size"], args.workers).to(dev_)
+    tr_px = load_pixels(data, train, spec["size"], args.workers)
+    dv_px = load_pixels(data, dev, spec["size"], args.workers)
+    tr_px, dv_px = tr_px.to(dev_), dv_px.to(dev_)
     gen = torch.Generator(device=dev_)
     gen.manual_seed(args.seed)
     tr_ids = caption_tensor(train, caps, stoi, min(args.max_tokens, cfg.n_positions)).to(dev_)
@@ -157,6 +160,8 @@ def main():
     enc = Encoder(backbone, cap.head).to(dev_)
     cap.to(dev_)
     bb_train = [(n, p) for n, p in backbone.named_parameters() if trainable(n, args.unfreeze)]
+    if args.unfreeze != "none" and not bb_train:
+        raise SystemExit(f"--unfreeze {args.unfreeze}: no layer of {args.backbone} matches (TOP knows MobileNetV2 and CenterNet)")
     note({"backbone_trained": {"tensors": len(bb_train), "params": sum(p.numel() for _, p in bb_train),
                                "of": sum(p.numel() for p in backbone.parameters())}})
     decay = [p for n, p in cap.named_parameters() if p.dim() >= 2 and "wpe" not in n and n not in ("head.row", "head.col")]

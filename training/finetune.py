@@ -32,12 +32,13 @@ from common import BACKBONES, MEAN, PAD, RESCALE, STD, build_vocab, data_dir, re
 from convert_backbone import load_backbone  # noqa: E402
 from model import Captioner, Config, Encoder  # noqa: E402
 from scst import Reward, scst_step  # noqa: E402
-from train import batches, caption_loss, caption_tensor, evaluate  # noqa: E402
+from train import batches, caption_loss, caption_tensor, decay_groups, evaluate  # noqa: E402
 
 # Layers trained with --unfreeze top: MobileNetV2 from block 8 (stride 16) up, CenterNet's
 # MobileNetV3 from expanded_conv_6 up and its extern1 projection. Batch-norm statistics
 # stay frozen (the converted graphs always run them in inference mode).
 TOP = re.compile(r"graph\.params\.(block_([89]|1[0-6])_|Conv_1_?|tower_0__(MobilenetV3__expanded_conv_([6-9]|1[0-4])__|extern1__))")
+TOP_LAYERS = "MobileNetV2 blocks 8–16 and `Conv_1`, CenterNet's MobileNetV3 `expanded_conv_6`–`14` and `extern1`"
 
 
 def trainable(name, mode):
@@ -164,9 +165,7 @@ def main():
         raise SystemExit(f"--unfreeze {args.unfreeze}: no layer of {args.backbone} matches (TOP knows MobileNetV2 and CenterNet)")
     note({"backbone_trained": {"tensors": len(bb_train), "params": sum(p.numel() for _, p in bb_train),
                                "of": sum(p.numel() for p in backbone.parameters())}})
-    decay = [p for n, p in cap.named_parameters() if p.dim() >= 2 and "wpe" not in n and n not in ("head.row", "head.col")]
-    nodecay = [p for n, p in cap.named_parameters() if not (p.dim() >= 2 and "wpe" not in n and n not in ("head.row", "head.col"))]
-    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": nodecay, "weight_decay": 0.0}]
+    groups = decay_groups(cap, args.weight_decay)
     if bb_train:
         groups.append({"params": [p for _, p in bb_train], "weight_decay": 0.0})
     opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.98))
@@ -174,11 +173,13 @@ def main():
     def cosine(p):
         return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0)))
 
+    def score(dv_f):
+        """Dev greedy scores (and captions) from the dev photos' features."""
+        return evaluate(cap, dv_f, torch.arange(len(dev), device=dev_), dev, caps, dv_ids, itos, args.max_length)
+
     def score_dev():
         enc.eval()
-        f = features(enc, dv_px)
-        sc, hyps = evaluate(cap, f, torch.arange(len(dev), device=dev_), dev, caps, dv_ids, itos, args.max_length)
-        return sc, hyps
+        return score(features(enc, dv_px))
 
     def snapshot():
         return ({k: v.detach().cpu().clone() for k, v in cap.state_dict().items()},
@@ -246,7 +247,9 @@ def main():
                     "finetune": {"unfreeze": args.unfreeze, "trained_tensors": len(bb_train), "xe_steps": xe_steps},
                     "scst": scst_info}, os.path.join(args.out, "best.pt"))
 
-    sc, _ = score_dev()  # with the rounded backbone
+    enc.eval()
+    dv_f = features(enc, dv_px)  # the rounded backbone's, fixed from here on
+    sc, _ = score(dv_f)
     sc.pop("loss")
     best_cider = sc["CIDEr-D"]
     note({"scst_step": 0, "dev_greedy": {k: round(v, 4) for k, v in sc.items()}})
@@ -254,9 +257,7 @@ def main():
     if args.scst_minutes <= 0:
         return
     # Self-critical training on fixed features of each photo and its mirror image.
-    enc.eval()
     tr_f, tr_fm = features(enc, tr_px), features(enc, tr_px, mirror=True)
-    dv_f = features(enc, dv_px)
     reward = Reward({i: caps[i] for i in train})
     opt = torch.optim.Adam(cap.parameters(), lr=args.scst_lr)
     t0, step, k = time.time(), 0, 5
@@ -267,7 +268,7 @@ def main():
             p = (time.time() - t0) / (args.scst_minutes * 60)
             done = p >= 1
             if step and (step % args.scst_eval_every == 0 or done):
-                sc, _ = evaluate(cap, dv_f, torch.arange(len(dev), device=dev_), dev, caps, dv_ids, itos, args.max_length)
+                sc, _ = score(dv_f)
                 sc.pop("loss")
                 note({"scst_step": step, "dev_greedy": {k2: round(v, 4) for k2, v in sc.items()}})
                 if sc["CIDEr-D"] > best_cider:

@@ -22,6 +22,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import BACKBONES, HERE, REPO, WORK, data_dir, parts  # noqa: E402
 from convert_backbone import load_backbone  # noqa: E402
+from finetune import TOP_LAYERS  # noqa: E402
 
 ENCODER = {
     "mobilenet_v2": "Keras MobileNetV2 up to `out_relu` (7×7×1280)",
@@ -46,9 +47,6 @@ ORIGIN = {
   upsampling factors are kept, so its grid matches MobileNetV2's.""",
     "inception_v3": """- **InceptionV3**: `nsfwjs@4.4.0` (npm, MIT licence, © Infinite Red), `dist/models/inception_v3`.""",
 }
-
-
-TOP_LAYERS = ": MobileNetV2 blocks 8–16 and `Conv_1`, CenterNet's MobileNetV3 `expanded_conv_6`–`14` and `extern1`"
 
 
 def sha256(path):
@@ -113,7 +111,7 @@ def main():
             f"photos themselves): each step saw a random crop (≥ {fa['min_area']:.0%} of the photo, aspect 3:4–4:3) "
             f"of each photo, mirrored half the time, {fa['batch']} images × 5 captions; after {fa['unfreeze_at']:.0%} "
             f"of the time {layers} ({ft['finetune']['trained_tensors']} weight tensors, "
-            f"{n_tuned / 1e6:.2f}M parameters{TOP_LAYERS if ft['finetune']['unfreeze'] == 'top' else ''}; "
+            f"{n_tuned / 1e6:.2f}M parameters{': ' + TOP_LAYERS if ft['finetune']['unfreeze'] == 'top' else ''}; "
             f"batch-norm statistics frozen) trained too, at LR "
             f"{fa['backbone_lr']:g} (decoder {fa['lr']:g}), then {fa['scst_minutes']:g} min of self-critical "
             f"training; dev greedy CIDEr-D {ft['dev_greedy']['CIDEr-D']:.3f}. Those backbone weights (rounded to "

@@ -109,6 +109,14 @@ def batches(rng, lengths, bs, chunk=16):
     return [torch.from_numpy(out[i]) for i in order]
 
 
+def decay_groups(model, weight_decay):
+    """AdamW groups: weight decay on matrices, none on biases, norms and position embeddings."""
+    def decays(n, p):
+        return p.dim() >= 2 and "wpe" not in n and n not in ("head.row", "head.col")
+    return [{"params": [p for n, p in model.named_parameters() if decays(n, p)], "weight_decay": weight_decay},
+            {"params": [p for n, p in model.named_parameters() if not decays(n, p)], "weight_decay": 0.0}]
+
+
 def caption_loss(model, enc, x, label_smoothing=0.0, reduction="mean"):
     """Teacher-forced cross-entropy of captions x [images * 5, T] (PAD-filled) given the
     images' encoder states enc [images, cells, d]."""
@@ -205,10 +213,7 @@ def main():
     print(f"vocab {len(itos)} (min count {args.min_count}), {nparams / 1e6:.2f}M params, config {cfg.to_dict()}",
           flush=True)
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "wpe" not in n and n not in ("head.row", "head.col")]
-    nodecay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "wpe" not in n and n not in ("head.row", "head.col"))]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": nodecay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(decay_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total = steps_per_epoch * args.epochs
 

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"captionai/app"
 	"captionai/config"
+	"captionai/db"
 	"captionai/imagefile"
 	"captionai/inference"
 )
@@ -26,6 +28,12 @@ Usage:
   captionai worker           caption workers only
   captionai migrate          apply the database schema (ours and River's) and exit
   captionai caption FILE...  print a caption for each image file
+  captionai admin grant EMAIL [--role admin|moderator]
+                             give an account a role (default admin); the
+                             operator vouches for the address, so it counts
+                             as verified
+  captionai admin revoke EMAIL
+                             take an account's role away
 
 Environment:
 `
@@ -60,6 +68,8 @@ func main() {
 		err = run(ctx, cfg, app.Roles{}, log)
 	case "caption":
 		err = caption(ctx, cfg, args)
+	case "admin":
+		err = admin(ctx, cfg, args, log)
 	default:
 		fmt.Fprintf(os.Stderr, "captionai: unknown command %q\n\n%s%s", cmd, usage, config.Help())
 		os.Exit(2)
@@ -130,5 +140,53 @@ func caption(ctx context.Context, cfg config.Config, files []string) error {
 	if failed > 0 {
 		return fmt.Errorf("%d of %d files could not be read", failed, len(files))
 	}
+	return nil
+}
+
+// admin grants or revokes roles from the command line.
+func admin(ctx context.Context, cfg config.Config, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
+	role := fs.String("role", db.RoleAdmin, "role to grant: admin or moderator")
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(pos) != 2 || (pos[0] != "grant" && pos[0] != "revoke") {
+		return errors.New("usage: captionai admin grant EMAIL [--role admin|moderator] | captionai admin revoke EMAIL")
+	}
+	action, email := pos[0], pos[1]
+	if action == "revoke" {
+		*role = db.RoleUser
+	} else if *role != db.RoleAdmin && *role != db.RoleModerator {
+		return fmt.Errorf("--role %q: choose admin or moderator", *role)
+	}
+	a, err := app.Open(ctx, cfg, app.Roles{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.Store.UserByEmail(ctx, email)
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("no account has the address %s: sign up first, then grant the role", email)
+	}
+	if err != nil {
+		return err
+	}
+	before := u.Role
+	if u, err = a.Store.SetRole(ctx, u.ID, *role, "cli", action == "grant"); err != nil {
+		return err
+	}
+	log.Info("role set", "user", u.ID, "email", u.Email, "role", u.Role, "was", before, "by", "cli")
+	if before == u.Role {
+		fmt.Printf("%s already has the role %s; nothing changed\n", u.Email, u.Role)
+		return nil
+	}
+	fmt.Printf("%s: %s -> %s; its sessions are signed out\n", u.Email, before, u.Role)
 	return nil
 }

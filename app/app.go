@@ -106,6 +106,15 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 	if !roles.Web && !roles.Worker {
 		return a, nil
 	}
+	// ADMIN_EMAILS bootstraps admins among verified accounts only, and an
+	// address taken off the list loses the role it gave.
+	promoted, demoted, err := a.Store.SyncBootstrapAdmins(ctx, cfg.AdminEmails)
+	if err != nil {
+		return a, err
+	}
+	if promoted+demoted > 0 {
+		log.Info("roles set from ADMIN_EMAILS", "granted", promoted, "revoked", demoted)
+	}
 	if a.files, err = storage.NewLocal(cfg.MediaDir); err != nil {
 		return a, err
 	}
@@ -152,7 +161,7 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 // Handler builds the HTTP handler; done ends event streams on shutdown.
 func (a *App) Handler(done <-chan struct{}) http.Handler {
 	h := &handlers.Handler{
-		DB: a.Store, Users: a.Store, Sessions: a.sessions, Files: a.files, Jobs: jobs.Queue{Client: a.river},
+		DB: a.Store, Users: a.Store, Rates: a.Store, Sessions: a.sessions, Files: a.files, Jobs: jobs.Queue{Client: a.river},
 		Hub: a.hub, Static: static.FS, Log: a.log, Done: done, AdminEmails: a.cfg.AdminEmails,
 		TrustedProxies: a.cfg.TrustedProxies,
 		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels,

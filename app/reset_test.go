@@ -16,7 +16,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"captionai/config"
-	"captionai/jobs"
 )
 
 // mailbox is a real SMTP server inside the test process.
@@ -95,6 +94,9 @@ func TestPasswordResetByMail(t *testing.T) {
 	s := start(t, opts{roles: both, tweak: func(c *config.Config) { c.SMTPURL = "smtp://" + box.addr }})
 	u := visitor(t, s.URL)
 	u.signup("forgetful@example.com", "old password")
+	if m := box.next(t); !strings.Contains(m.data, "/verify?token=") {
+		t.Fatalf("sign-up sent no verification link:\n%s", m.data)
+	}
 
 	// The answer is the same for an address with no account, and no mail goes out.
 	anon := visitor(t, s.URL)
@@ -115,9 +117,9 @@ func TestPasswordResetByMail(t *testing.T) {
 	}
 	token := match[1]
 	var stored int
-	s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM password_resets WHERE token_hash = $1`, jobs.HashResetToken(token)).Scan(&stored)
+	s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM account_tokens WHERE token_hash = sha256(convert_to($1, 'UTF8'))`, token).Scan(&stored)
 	var plain int
-	s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM password_resets WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'`, token).Scan(&plain)
+	s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM account_tokens WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'`, token).Scan(&plain)
 	if stored != 1 || plain != 0 {
 		t.Fatalf("token stored %d times by hash, %d in plain", stored, plain)
 	}
@@ -147,7 +149,7 @@ func TestPasswordResetByMail(t *testing.T) {
 	// An expired link fails too.
 	anon.form("/forgot", url.Values{"email": {"forgetful@example.com"}})
 	token = linkRE.FindStringSubmatch(box.next(t).data)[1]
-	if _, err := s.app.Pool.Exec(context.Background(), `UPDATE password_resets SET expires_at = now() - interval '1 minute'`); err != nil {
+	if _, err := s.app.Pool.Exec(context.Background(), `UPDATE account_tokens SET expires_at = now() - interval '1 minute'`); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := anon.get("/reset?token=" + token); code != http.StatusGone {

@@ -121,13 +121,13 @@ func (s *Store) Batch(ctx context.Context, batchID uuid.UUID) ([]Image, error) {
 // Recent returns up to limit public images created before the given time,
 // newest first; a zero before means from the newest.
 func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = 'public'`, before, limit)
+	return s.list(ctx, `visibility = 'public' AND status <> 'failed'`, before, limit)
 }
 
 // SearchPublic is Recent limited to captions matching query, a web-search
 // style query ("dog beach", "\"red shirt\"", "dog -snow") with English stemming.
 func (s *Store) SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = 'public' AND caption_search @@ websearch_to_tsquery('english', $3)`, before, limit, query)
+	return s.list(ctx, `visibility = 'public' AND status <> 'failed' AND caption_search @@ websearch_to_tsquery('english', $3)`, before, limit, query)
 }
 
 // All is Recent over every image, for moderation.
@@ -352,15 +352,4 @@ func (s *Store) deleteImagesTx(ctx context.Context, tx pgx.Tx, files FilesFunc, 
 // claimed, and queues their files' deletion. It returns how many went.
 func (s *Store) ExpireGuestImages(ctx context.Context, cutoff time.Time, files FilesFunc) (int, error) {
 	return s.deleteImagesTx(ctx, nil, files, `guest_id IS NOT NULL AND created_at < $1`, cutoff)
-}
-
-// GuestUploadsSince counts guest uploads from ip since the given time.
-func (s *Store) GuestUploadsSince(ctx context.Context, ip netip.Addr, since time.Time) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM images
-		WHERE guest_id IS NOT NULL AND uploader_ip = $1 AND created_at >= $2`, ip, since).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("counting guest uploads: %w", err)
-	}
-	return n, nil
 }

@@ -101,10 +101,7 @@ func TestExpireGuestImages(t *testing.T) {
 	old, fresh := newImage(uuid.New()), newImage(uuid.New())
 	old.GuestID, fresh.GuestID = &guest, &guest
 	old.Visibility, fresh.Visibility = db.Unlisted, db.Unlisted
-	u, err := s.CreateUser(ctx, "keeper@example.com", "hash", false, uuid.Nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := createUser(t, s, "keeper@example.com")
 	kept := newImage(uuid.New())
 	kept.UserID, kept.Visibility = &u.ID, db.Public
 	noJob := func(context.Context, pgx.Tx, uuid.UUID) (int64, error) { return 1, nil }
@@ -134,19 +131,19 @@ func TestDeleteExpired(t *testing.T) {
 	pool, _ := testutil.NewDB(t)
 	s := db.New(pool)
 	ctx := context.Background()
-	u, err := s.CreateUser(ctx, "x@example.com", "hash", false, uuid.Nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := createUser(t, s, "x@example.com")
 	pool.Exec(ctx, `INSERT INTO sessions VALUES ('old', '', now() - interval '1 hour'), ('live', '', now() + interval '1 hour')`)
 	pool.Exec(ctx, `INSERT INTO login_failures (email, at) VALUES ('a', now() - interval '2 days'), ('b', now())`)
-	s.CreateResetToken(ctx, u.ID, []byte("h"), time.Now().Add(-48*time.Hour))
+	s.CreateToken(ctx, u.ID, db.TokenReset, time.Millisecond)
+	pool.Exec(ctx, `UPDATE account_tokens SET expires_at = now() - interval '48 hours'`)
+	pool.Exec(ctx, `INSERT INTO rate_events (action, key, at) VALUES ('a', 'k', now() - interval '2 days'), ('a', 'k', now())`)
 	if err := s.DeleteExpired(ctx, time.Now().Add(-24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	var sessions, failures, resets int
-	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM login_failures), (SELECT count(*) FROM password_resets)`).Scan(&sessions, &failures, &resets)
-	if sessions != 1 || failures != 1 || resets != 0 {
-		t.Fatalf("left %d sessions, %d failures, %d resets; want 1, 1, 0", sessions, failures, resets)
+	var sessions, failures, tokens, events int
+	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM login_failures),
+		(SELECT count(*) FROM account_tokens), (SELECT count(*) FROM rate_events)`).Scan(&sessions, &failures, &tokens, &events)
+	if sessions != 1 || failures != 1 || tokens != 0 || events != 1 {
+		t.Fatalf("left %d sessions, %d failures, %d tokens, %d events; want 1, 1, 0, 1", sessions, failures, tokens, events)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,74 +11,69 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// ErrEmailTaken is returned when an account with the address exists.
-var ErrEmailTaken = errors.New("an account with this email address already exists")
+// ErrUnverified is returned when a role is given to an account whose
+// address nobody has confirmed.
+var ErrUnverified = errors.New("the account's email address is not verified")
 
-// ErrTokenInvalid is returned for a reset token that is unknown, used or
-// expired.
-var ErrTokenInvalid = errors.New("this reset link is invalid, used or expired")
+// Roles. Only verified accounts hold a role other than RoleUser.
+const (
+	RoleUser      = "user"
+	RoleModerator = "moderator"
+	RoleAdmin     = "admin"
+)
+
+// Roles lists every role, least power first.
+var Roles = []string{RoleUser, RoleModerator, RoleAdmin}
 
 // User is an account.
 type User struct {
-	ID           uuid.UUID
-	Email        string
-	PasswordHash string
-	IsAdmin      bool
-	CreatedAt    time.Time
+	ID             uuid.UUID
+	Email          string
+	PasswordHash   string
+	Role           string
+	VerifiedAt     *time.Time
+	SessionEpoch   int    // bumped to sign out every session of the account
+	LastVisibility string // the visibility of the last upload, "" before one
+	CreatedAt      time.Time
 }
 
-const userColumns = `id, email, password_hash, is_admin, created_at`
+func (u User) Verified() bool { return u.VerifiedAt != nil }
+
+const userColumns = `id, email, password_hash, role, verified_at, session_epoch, coalesce(last_visibility, ''), created_at`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.IsAdmin, &u.CreatedAt)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.VerifiedAt, &u.SessionEpoch, &u.LastVisibility, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
 	return u, err
 }
 
-// CreateUser adds an account and, in the same transaction, moves the
-// uploads of guest (if not Nil) to it.
-func (s *Store) CreateUser(ctx context.Context, email, passwordHash string, isAdmin bool, guest uuid.UUID) (User, error) {
-	tx, err := s.pool.Begin(ctx)
+// CreateUserTx adds an unverified account unless one with the address
+// exists; created says which. Either way it returns the account.
+func CreateUserTx(ctx context.Context, tx pgx.Tx, email, passwordHash string) (u User, created bool, err error) {
+	u, err = scanUser(tx.QueryRow(ctx, `INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)
+		ON CONFLICT (lower(email)) DO NOTHING RETURNING `+userColumns, uuid.New(), email, passwordHash))
+	if err == nil {
+		return u, true, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return User{}, false, fmt.Errorf("creating account: %w", err)
+	}
+	u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email))
 	if err != nil {
-		return User{}, fmt.Errorf("creating account: %w", err)
+		return User{}, false, fmt.Errorf("creating account: %w", err)
 	}
-	defer tx.Rollback(ctx)
-	u, err := scanUser(tx.QueryRow(ctx, `INSERT INTO users (id, email, password_hash, is_admin)
-		VALUES ($1, $2, $3, $4) RETURNING `+userColumns, uuid.New(), email, passwordHash, isAdmin))
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return User{}, ErrEmailTaken
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("creating account: %w", err)
-	}
-	if err := claimTx(ctx, tx, u.ID, guest); err != nil {
-		return User{}, err
-	}
-	return u, tx.Commit(ctx)
+	return u, false, nil
 }
 
 // ClaimGuestImages moves a guest's uploads to an account.
 func (s *Store) ClaimGuestImages(ctx context.Context, userID, guest uuid.UUID) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("claiming guest uploads: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	if err := claimTx(ctx, tx, userID, guest); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
-}
-
-func claimTx(ctx context.Context, tx pgx.Tx, userID, guest uuid.UUID) error {
 	if guest == uuid.Nil {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `UPDATE images SET user_id = $1, guest_id = NULL, uploader_ip = NULL
+	if _, err := s.pool.Exec(ctx, `UPDATE images SET user_id = $1, guest_id = NULL, uploader_ip = NULL
 		WHERE guest_id = $2`, userID, guest); err != nil {
 		return fmt.Errorf("claiming guest uploads: %w", err)
 	}
@@ -104,18 +98,77 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (User, error) {
 	return u, err
 }
 
-// SetAdmin grants or revokes the admin role.
-func (s *Store) SetAdmin(ctx context.Context, id uuid.UUID, admin bool) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE users SET is_admin = $2 WHERE id = $1`, id, admin); err != nil {
-		return fmt.Errorf("setting admin: %w", err)
+// Users lists accounts by address, for the admin pages.
+func (s *Store) Users(ctx context.Context, limit int) ([]User, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY lower(email) LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing accounts: %w", err)
 	}
-	return nil
+	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("listing accounts: %w", err)
+	}
+	return us, nil
+}
+
+// SetRole gives an account a role, recording who granted it, and signs out
+// its sessions when the role changes. vouch marks the address verified
+// first (the operator's command line vouches for it); otherwise an
+// unverified account gets ErrUnverified for any role but RoleUser. It
+// returns the account as it is now.
+func (s *Store) SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool) (User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `UPDATE users SET
+		verified_at = CASE WHEN $4 THEN coalesce(verified_at, now()) ELSE verified_at END,
+		session_epoch = session_epoch + CASE WHEN role = $2 THEN 0 ELSE 1 END,
+		role_granted_by = CASE WHEN role = $2 THEN role_granted_by ELSE $3 END,
+		role = $2
+		WHERE id = $1 RETURNING `+userColumns, id, role, grantedBy, vouch))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "users_role_needs_verified" {
+		return User{}, ErrUnverified
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return User{}, fmt.Errorf("setting role: %w", err)
+	}
+	return u, err
+}
+
+// BootstrapGranter is what SetRole records for roles ADMIN_EMAILS gave.
+const BootstrapGranter = "ADMIN_EMAILS"
+
+// SyncBootstrapAdmins makes the verified accounts of emails admins, and
+// takes the admin role back from accounts that got it from an earlier list
+// but are no longer on it. Changed accounts are signed out everywhere.
+func (s *Store) SyncBootstrapAdmins(ctx context.Context, emails []string) (promoted, demoted int64, err error) {
+	if emails == nil {
+		emails = []string{}
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET role = 'admin', role_granted_by = $2, session_epoch = session_epoch + 1
+		WHERE lower(email) = ANY ($1) AND verified_at IS NOT NULL AND role <> 'admin'`, emails, BootstrapGranter)
+	if err != nil {
+		return 0, 0, fmt.Errorf("granting ADMIN_EMAILS: %w", err)
+	}
+	promoted = tag.RowsAffected()
+	tag, err = s.pool.Exec(ctx, `UPDATE users SET role = 'user', role_granted_by = NULL, session_epoch = session_epoch + 1
+		WHERE role = 'admin' AND role_granted_by = $2 AND NOT lower(email) = ANY ($1)`, emails, BootstrapGranter)
+	if err != nil {
+		return promoted, 0, fmt.Errorf("revoking ADMIN_EMAILS: %w", err)
+	}
+	return promoted, tag.RowsAffected(), nil
 }
 
 // SetPassword replaces an account's password hash.
 func (s *Store) SetPassword(ctx context.Context, id uuid.UUID, hash string) error {
 	if _, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, id, hash); err != nil {
 		return fmt.Errorf("changing password: %w", err)
+	}
+	return nil
+}
+
+// SetLastVisibility remembers the visibility an account last uploaded with.
+func (s *Store) SetLastVisibility(ctx context.Context, id uuid.UUID, visibility string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE users SET last_visibility = $2 WHERE id = $1`, id, visibility); err != nil {
+		return fmt.Errorf("remembering visibility: %w", err)
 	}
 	return nil
 }
@@ -137,94 +190,14 @@ func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID, files FilesFunc) e
 	return tx.Commit(ctx)
 }
 
-// RecordLoginFailure notes a failed sign-in for throttling.
-func (s *Store) RecordLoginFailure(ctx context.Context, email string, ip netip.Addr) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO login_failures (email, ip) VALUES (lower($1), $2)`, email, ip); err != nil {
-		return fmt.Errorf("recording failed sign-in: %w", err)
-	}
-	return nil
-}
-
-// LoginFailures counts failed sign-ins since the given time, for the
-// account and for the address.
-func (s *Store) LoginFailures(ctx context.Context, email string, ip netip.Addr, since time.Time) (byEmail, byIP int, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM login_failures WHERE lower(email) = lower($1) AND at >= $3),
-		(SELECT count(*) FROM login_failures WHERE ip = $2 AND at >= $3)`, email, ip, since).Scan(&byEmail, &byIP)
-	if err != nil {
-		return 0, 0, fmt.Errorf("counting failed sign-ins: %w", err)
-	}
-	return byEmail, byIP, nil
-}
-
-// ClearLoginFailures forgets an account's failures after a good sign-in.
-func (s *Store) ClearLoginFailures(ctx context.Context, email string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE lower(email) = lower($1)`, email); err != nil {
-		return fmt.Errorf("clearing failed sign-ins: %w", err)
-	}
-	return nil
-}
-
-// CreateResetToken stores the hash of a new reset token and voids the
-// account's older unused ones.
-func (s *Store) CreateResetToken(ctx context.Context, userID uuid.UUID, tokenHash []byte, expires time.Time) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("creating reset token: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `DELETE FROM password_resets WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
-		return fmt.Errorf("creating reset token: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
-		tokenHash, userID, expires); err != nil {
-		return fmt.Errorf("creating reset token: %w", err)
-	}
-	return tx.Commit(ctx)
-}
-
-// ResetTokenValid reports whether a token hash may still be used.
-func (s *Store) ResetTokenValid(ctx context.Context, tokenHash []byte) (bool, error) {
-	var ok bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM password_resets
-		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now())`, tokenHash).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("checking reset token: %w", err)
-	}
-	return ok, nil
-}
-
-// UseResetToken spends a token and sets the new password in one
-// transaction, returning the account.
-func (s *Store) UseResetToken(ctx context.Context, tokenHash []byte, passwordHash string) (User, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return User{}, fmt.Errorf("resetting password: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	var userID uuid.UUID
-	err = tx.QueryRow(ctx, `UPDATE password_resets SET used_at = now()
-		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id`, tokenHash).Scan(&userID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, ErrTokenInvalid
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("resetting password: %w", err)
-	}
-	u, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1 RETURNING `+userColumns, userID, passwordHash))
-	if err != nil {
-		return User{}, fmt.Errorf("resetting password: %w", err)
-	}
-	return u, tx.Commit(ctx)
-}
-
-// DeleteExpired removes expired sessions, and sign-in failures and reset
-// tokens older than the given time.
+// DeleteExpired removes expired sessions, and sign-in failures, tokens and
+// rate-limit events older than the given time.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time) error {
 	b := &pgx.Batch{}
 	b.Queue(`DELETE FROM sessions WHERE expiry < now()`)
 	b.Queue(`DELETE FROM login_failures WHERE at < $1`, before)
-	b.Queue(`DELETE FROM password_resets WHERE expires_at < $1`, before)
+	b.Queue(`DELETE FROM account_tokens WHERE expires_at < $1`, before)
+	b.Queue(`DELETE FROM rate_events WHERE at < $1`, before)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("deleting expired rows: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 // admin lists every image, whatever its visibility, for moderation. To
 // anyone but an admin the page does not exist.
 func (h *Handler) admin(w http.ResponseWriter, r *http.Request) {
-	if !viewerFrom(r.Context()).IsAdmin {
+	if !viewerFrom(r.Context()).IsAdmin() {
 		h.notFound(w, r)
 		return
 	}

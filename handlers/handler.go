@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"captionai/db"
 	"captionai/notify"
@@ -24,6 +25,7 @@ import (
 
 // ImageStore is the part of the storage layer the image handlers use.
 type ImageStore interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
 	Image(ctx context.Context, id uuid.UUID) (db.Image, error)
 	Batch(ctx context.Context, batchID uuid.UUID) ([]db.Image, error)
 	Recent(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
@@ -33,30 +35,38 @@ type ImageStore interface {
 	CreateImages(ctx context.Context, imgs []db.Image, enqueue db.EnqueueFunc) error
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
 	DeleteImage(ctx context.Context, id uuid.UUID, files db.FilesFunc) error
-	GuestUploadsSince(ctx context.Context, ip netip.Addr, since time.Time) (int, error)
 	Ping(ctx context.Context) error
 }
 
 // UserStore is the part of the storage layer the account handlers use.
 type UserStore interface {
-	CreateUser(ctx context.Context, email, passwordHash string, isAdmin bool, guest uuid.UUID) (db.User, error)
 	UserByEmail(ctx context.Context, email string) (db.User, error)
 	UserByID(ctx context.Context, id uuid.UUID) (db.User, error)
+	Users(ctx context.Context, limit int) ([]db.User, error)
 	ClaimGuestImages(ctx context.Context, userID, guest uuid.UUID) error
-	SetAdmin(ctx context.Context, id uuid.UUID, admin bool) error
+	SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool) (db.User, error)
 	SetPassword(ctx context.Context, id uuid.UUID, hash string) error
+	SetLastVisibility(ctx context.Context, id uuid.UUID, visibility string) error
 	DeleteUser(ctx context.Context, id uuid.UUID, files db.FilesFunc) error
-	RecordLoginFailure(ctx context.Context, email string, ip netip.Addr) error
-	LoginFailures(ctx context.Context, email string, ip netip.Addr, since time.Time) (int, int, error)
+	BeginLogin(ctx context.Context, email string, ip netip.Addr) (time.Duration, error)
+	LoginSucceeded(ctx context.Context, email string, ip netip.Addr) error
 	ClearLoginFailures(ctx context.Context, email string) error
-	ResetTokenValid(ctx context.Context, tokenHash []byte) (bool, error)
-	UseResetToken(ctx context.Context, tokenHash []byte, passwordHash string) (db.User, error)
+	TokenValid(ctx context.Context, purpose, token string) (bool, error)
+	UseResetToken(ctx context.Context, token, passwordHash string) (db.User, error)
+	UseVerifyToken(ctx context.Context, token string) (db.User, error)
+}
+
+// RateStore counts events for per-key rate limits.
+type RateStore interface {
+	Take(ctx context.Context, l db.Limit, key string, n int) (time.Duration, error)
+	Used(ctx context.Context, l db.Limit, key string) (int, error)
 }
 
 // Jobs queues background work.
 type Jobs interface {
+	InsertManyTx(ctx context.Context, tx pgx.Tx, args ...river.JobArgs) error
+	Insert(ctx context.Context, args ...river.JobArgs) error
 	EnqueueCaption(ctx context.Context, tx pgx.Tx, imageID uuid.UUID) (jobID int64, err error)
-	EnqueueResetEmail(ctx context.Context, userID uuid.UUID) error
 	DeleteFilesTx(ctx context.Context, tx pgx.Tx, keys []string) error
 }
 
@@ -73,6 +83,7 @@ type Limits struct {
 type Handler struct {
 	DB       ImageStore
 	Users    UserStore
+	Rates    RateStore
 	Sessions *scs.SessionManager
 	Files    storage.Store
 	Jobs     Jobs
@@ -94,6 +105,9 @@ type Handler struct {
 // Routes returns the app's HTTP handler.
 func (h *Handler) Routes() http.Handler {
 	r := chi.NewRouter()
+	// A session store that cannot be read (database down) gets our error
+	// page, not scs's bare text.
+	h.Sessions.ErrorFunc = h.serverError
 	r.Use(h.clientAddr(), h.logRequests, middleware.Recoverer, securityHeaders)
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
@@ -105,7 +119,7 @@ func (h *Handler) Routes() http.Handler {
 		cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusForbidden, "Request refused", "This form was sent from another site, so it was refused.")
 		}))
-		r.Use(cop.Handler, h.Sessions.LoadAndSave, h.identify)
+		r.Use(cop.Handler, h.Sessions.LoadAndSave, h.identify, h.refuseNUL)
 
 		r.Get("/", h.home)
 		r.Post("/images", h.upload)
@@ -126,12 +140,17 @@ func (h *Handler) Routes() http.Handler {
 		r.Post("/forgot", h.forgot)
 		r.Get("/reset", h.resetPage)
 		r.Post("/reset", h.reset)
+		r.Get("/verify", h.verifyPage)
+		r.Post("/verify", h.verify)
 		r.Get("/me", h.me)
 		r.Get("/me/events", h.meEvents)
 		r.Get("/account", h.accountPage)
 		r.Post("/account/password", h.changePassword)
 		r.Post("/account/delete", h.deleteAccount)
+		r.Post("/account/verify", h.resendVerification)
 		r.Get("/admin", h.admin)
+		r.Get("/admin/users", h.adminUsers)
+		r.Post("/admin/users/{id}/role", h.setRole)
 	})
 
 	// Through the session so the page's navigation knows who is signed in.

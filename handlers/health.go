@@ -18,14 +18,17 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]string{"database": "ok"}
 	status := http.StatusOK
+	// The reasons go to the log: they name hosts, users and paths.
 	if err := h.DB.Ping(ctx); err != nil {
-		checks["database"] = err.Error()
+		h.Log.Error("not ready: database", "err", err)
+		checks["database"] = "unavailable"
 		status = http.StatusServiceUnavailable
 	}
 	if h.Ready != nil {
 		checks["model"] = "ok"
 		if err := h.Ready(); err != nil {
-			checks["model"] = err.Error()
+			h.Log.Error("not ready: model", "err", err)
+			checks["model"] = "unavailable"
 			status = http.StatusServiceUnavailable
 		}
 	}

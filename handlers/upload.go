@@ -11,8 +11,10 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -33,9 +35,10 @@ type staged struct {
 
 // uploadError is a refusal of the whole request.
 type uploadError struct {
-	status  int
-	message string
-	files   []views.FileError
+	status     int
+	message    string
+	files      []views.FileError
+	retryAfter time.Duration
 }
 
 // upload takes one or more files in the repeated form field "image". It
@@ -43,34 +46,75 @@ type uploadError struct {
 // their caption jobs in one transaction.
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	lim := h.Limits
-	// Room for every allowed file plus the multipart framing.
-	r.Body = http.MaxBytesReader(w, r.Body, int64(lim.MaxFiles)*(lim.MaxFileBytes+64<<10)+1<<20)
+	viewer := viewerFrom(r.Context())
+	maxFiles := lim.MaxFiles
+	if !viewer.SignedIn() {
+		// A guest over quota is refused before the body is read.
+		used, err := h.Rates.Used(r.Context(), h.guestUploads(), clientIP(r).String())
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		left := max(lim.GuestUploads-used, 0)
+		if left == 0 || r.ContentLength > bodyLimit(left, lim.MaxFileBytes) && r.ContentLength <= bodyLimit(maxFiles, lim.MaxFileBytes) {
+			h.refuseUpload(w, r, h.overQuota(left))
+			return
+		}
+		maxFiles = min(maxFiles, left)
+	}
+	if r.ContentLength > bodyLimit(lim.MaxFiles, lim.MaxFileBytes) {
+		h.refuseUpload(w, r, h.tooLarge())
+		return
+	}
+	// A guest's body may hold no more files than the quota has left.
+	r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(maxFiles, lim.MaxFileBytes))
 
 	var fields uploadFields
 	files, uerr := h.stage(r, &fields)
+	if uerr != nil && uerr.status == http.StatusRequestEntityTooLarge && maxFiles < lim.MaxFiles {
+		uerr = h.overQuota(maxFiles)
+	}
 	defer func() {
 		for _, f := range files {
 			f.tmp.Close()
 			os.Remove(f.tmp.Name())
 		}
 	}()
-	if uerr == nil {
-		uerr = h.checkUploader(r, fields, len(files))
+	if uerr == nil && fields.visibility != "" && !validVisibility(fields.visibility) {
+		uerr = &uploadError{status: http.StatusUnprocessableEntity, message: "Choose who can see the photos: public, unlisted or private."}
+	}
+	if uerr == nil && !viewer.SignedIn() {
+		// Counted as made, atomically: concurrent uploads cannot share one
+		// slot, and deleting a photo does not give its slot back.
+		wait, err := h.Rates.Take(r.Context(), h.guestUploads(), clientIP(r).String(), len(files))
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		if wait > 0 {
+			used, _ := h.Rates.Used(r.Context(), h.guestUploads(), clientIP(r).String())
+			uerr = h.overQuota(max(lim.GuestUploads-used, 0))
+		}
 	}
 	if uerr != nil {
 		h.refuseUpload(w, r, uerr)
 		return
 	}
 
-	// Owner and visibility: an account's uploads default to public, a
-	// guest's to unlisted.
-	viewer := viewerFrom(r.Context())
+	// Owner and visibility: uploads default to unlisted, or to the
+	// account's last choice.
 	var userID, guestID *uuid.UUID
 	var ip *netip.Addr
 	vis := fields.visibility
 	if viewer.SignedIn() {
 		userID = &viewer.UserID
-		vis = cmp.Or(vis, db.Public)
+		if vis != "" {
+			if err := h.Users.SetLastVisibility(r.Context(), viewer.UserID, vis); err != nil {
+				h.serverError(w, r, err)
+				return
+			}
+		}
+		vis = cmp.Or(vis, h.defaultVisibility(r))
 	} else {
 		g, err := h.guestID(r)
 		if err != nil {
@@ -149,25 +193,33 @@ type uploadFields struct {
 	visibility string // empty: the default for the uploader
 }
 
-// checkUploader applies the form's fields and the guests' upload limit.
-func (h *Handler) checkUploader(r *http.Request, f uploadFields, n int) *uploadError {
-	if f.visibility != "" && !validVisibility(f.visibility) {
-		return &uploadError{status: http.StatusUnprocessableEntity, message: "Choose who can see the photos: public, unlisted or private."}
+// bodyLimit is the largest body that n files of up to maxFile bytes need,
+// multipart framing and the other fields included.
+func bodyLimit(n int, maxFile int64) int64 { return int64(n)*(maxFile+64<<10) + 1<<20 }
+
+func (h *Handler) tooLarge() *uploadError {
+	return &uploadError{status: http.StatusRequestEntityTooLarge,
+		message: fmt.Sprintf("The upload is too large. Send at most %d files of up to %d MB each.", h.Limits.MaxFiles, h.Limits.MaxFileBytes>>20)}
+}
+
+func (h *Handler) overQuota(left int) *uploadError {
+	return &uploadError{status: http.StatusTooManyRequests, retryAfter: time.Hour, message: fmt.Sprintf(
+		"Guests can upload %d photos an hour from one network address, and %d are left for now. Nothing was uploaded. Sign up (it is free) to upload more.",
+		h.Limits.GuestUploads, left)}
+}
+
+// defaultVisibility is what the upload form preselects: the account's last
+// choice, else unlisted.
+func (h *Handler) defaultVisibility(r *http.Request) string {
+	v := viewerFrom(r.Context())
+	if !v.SignedIn() {
+		return db.Unlisted
 	}
-	if viewerFrom(r.Context()).SignedIn() {
-		return nil
+	u, err := h.Users.UserByID(r.Context(), v.UserID)
+	if err != nil || u.LastVisibility == "" {
+		return db.Unlisted
 	}
-	used, err := h.DB.GuestUploadsSince(r.Context(), clientIP(r), time.Now().Add(-time.Hour))
-	if err != nil {
-		return &uploadError{status: http.StatusInternalServerError, message: "The server could not check the upload limit. Please try again."}
-	}
-	if used+n > h.Limits.GuestUploads {
-		left := max(h.Limits.GuestUploads-used, 0)
-		return &uploadError{status: http.StatusTooManyRequests, message: fmt.Sprintf(
-			"Guests can upload %d photos an hour from one network address, and %d are left for now. Nothing was uploaded. Sign up (it is free) to upload more.",
-			h.Limits.GuestUploads, left)}
-	}
-	return nil
+	return u.LastVisibility
 }
 
 // stage reads the multipart body part by part into temporary files and
@@ -187,12 +239,7 @@ func (h *Handler) stage(r *http.Request, fields *uploadFields) ([]*staged, *uplo
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return files, &uploadError{status: http.StatusRequestEntityTooLarge,
-					message: fmt.Sprintf("The upload is too large. Send at most %d files of up to %d MB each.", lim.MaxFiles, lim.MaxFileBytes>>20)}
-			}
-			return files, &uploadError{status: http.StatusBadRequest, message: "The upload was cut off before it finished. Please try again."}
+			return files, h.readError(err)
 		}
 		if part.FormName() == "visibility" {
 			b, _ := io.ReadAll(io.LimitReader(part, 32))
@@ -203,6 +250,7 @@ func (h *Handler) stage(r *http.Request, fields *uploadFields) ([]*staged, *uplo
 			part.Close()
 			continue
 		}
+		badName := strings.ContainsFunc(part.FileName(), unicode.IsControl)
 		name := cleanName(part.FileName())
 		if name == "" {
 			// An empty file input still sends one nameless, empty part.
@@ -217,16 +265,14 @@ func (h *Handler) stage(r *http.Request, fields *uploadFields) ([]*staged, *uplo
 			continue
 		}
 		f, err := h.stageOne(part, name)
+		if f != nil && f.err == "" && badName {
+			f.err = "the file name contains a control character (such as %00); rename the file and try again"
+		}
 		if f != nil {
 			files = append(files, f)
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return files, &uploadError{status: http.StatusRequestEntityTooLarge,
-					message: fmt.Sprintf("The upload is too large. Send at most %d files of up to %d MB each.", lim.MaxFiles, lim.MaxFileBytes>>20)}
-			}
-			return files, &uploadError{status: http.StatusBadRequest, message: "The upload was cut off before it finished. Please try again."}
+			return files, h.readError(err)
 		}
 	}
 	switch {
@@ -254,6 +300,15 @@ func (h *Handler) stage(r *http.Request, fields *uploadFields) ([]*staged, *uplo
 		return files, &uploadError{status: status, message: msg, files: bad}
 	}
 	return files, nil
+}
+
+// readError is the answer to a body that could not be read to the end.
+func (h *Handler) readError(err error) *uploadError {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return h.tooLarge()
+	}
+	return &uploadError{status: http.StatusBadRequest, message: "The upload was cut off before it finished. Please try again."}
 }
 
 // stageOne copies one part to a temporary file and inspects it. A problem
@@ -299,6 +354,9 @@ func (h *Handler) stageOne(part *multipart.Part, name string) (*staged, error) {
 
 func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *uploadError) {
 	h.Log.Info("upload refused", "status", e.status, "reason", e.message, "files", len(e.files))
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(e.retryAfter)))
+	}
 	switch {
 	case wantsJSON(r):
 		type fileError struct {
@@ -326,9 +384,9 @@ func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *upload
 
 func (h *Handler) uploadForm(r *http.Request) views.UploadForm {
 	f := views.UploadForm{MaxFiles: h.Limits.MaxFiles, MaxMB: h.Limits.MaxFileBytes >> 20,
-		MaxMP: h.Limits.MaxPixels / 1_000_000, Visibility: db.Public}
+		MaxMP: h.Limits.MaxPixels / 1_000_000, Visibility: h.defaultVisibility(r)}
 	if !viewerFrom(r.Context()).SignedIn() {
-		f.Visibility, f.GuestDays = db.Unlisted, h.Limits.GuestDays
+		f.GuestDays = h.Limits.GuestDays
 	}
 	return f
 }
@@ -348,6 +406,12 @@ func cleanName(name string) string {
 	if name == "." || name == "/" {
 		return ""
 	}
+	name = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return -1
+		}
+		return c
+	}, name)
 	if len(name) > 200 {
 		name = name[:200]
 	}

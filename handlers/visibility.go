@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"captionai/db"
+	"captionai/views"
 )
 
 func validVisibility(v string) bool { return v == db.Public || v == db.Unlisted || v == db.Private }
@@ -42,6 +43,10 @@ func (h *Handler) deleteImage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusForbidden, "Not yours", "Only the person who uploaded this photo can delete it.")
 		return
 	}
+	if r.PostFormValue("confirm") != "yes" {
+		h.render(w, r, http.StatusOK, views.ConfirmDeletePage(toView(img, viewerFrom(r.Context()))))
+		return
+	}
 	if err := h.DB.DeleteImage(r.Context(), img.ID, h.Jobs.DeleteFilesTx); err != nil {
 		h.serverError(w, r, err)
 		return
@@ -50,6 +55,11 @@ func (h *Handler) deleteImage(w http.ResponseWriter, r *http.Request) {
 	next := "/me"
 	if !viewerFrom(r.Context()).Owns(img) {
 		next = "/admin" // an admin moderating
+	}
+	if isHTMX(r) {
+		w.Header().Set("HX-Redirect", next)
+		w.WriteHeader(http.StatusOK)
+		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -58,6 +58,8 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})
 	river.AddWorker(workers, &DeleteFilesWorker{Files: c.Files})
 	river.AddWorker(workers, &ResetEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
+	river.AddWorker(workers, &VerifyEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
+	river.AddWorker(workers, &AccountExistsWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
 	// Housekeeping queues file deletions with this client, set once made.
 	housekeeping := &HousekeepingWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log}
 	river.AddWorker(workers, housekeeping)

@@ -2,14 +2,41 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 )
 
 // Queue inserts the app's jobs with a River client.
 type Queue struct {
 	Client *Client
+}
+
+// InsertManyTx inserts jobs in the caller's transaction; they exist exactly
+// when the caller's rows do.
+func (q Queue) InsertManyTx(ctx context.Context, tx pgx.Tx, args ...river.JobArgs) error {
+	params := make([]river.InsertManyParams, len(args))
+	for i, a := range args {
+		params[i] = river.InsertManyParams{Args: a}
+	}
+	if _, err := q.Client.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("queueing jobs: %w", err)
+	}
+	return nil
+}
+
+// Insert queues jobs on their own.
+func (q Queue) Insert(ctx context.Context, args ...river.JobArgs) error {
+	params := make([]river.InsertManyParams, len(args))
+	for i, a := range args {
+		params[i] = river.InsertManyParams{Args: a}
+	}
+	if _, err := q.Client.InsertMany(ctx, params); err != nil {
+		return fmt.Errorf("queueing jobs: %w", err)
+	}
+	return nil
 }
 
 // EnqueueCaption inserts the caption job for an image inside the upload's
@@ -26,11 +53,5 @@ func (q Queue) EnqueueCaption(ctx context.Context, tx pgx.Tx, imageID uuid.UUID)
 // deletes their rows; it is a db.FilesFunc.
 func (q Queue) DeleteFilesTx(ctx context.Context, tx pgx.Tx, keys []string) error {
 	_, err := q.Client.InsertTx(ctx, tx, DeleteFilesArgs{Keys: keys}, nil)
-	return err
-}
-
-// EnqueueResetEmail queues a password reset mail for an account.
-func (q Queue) EnqueueResetEmail(ctx context.Context, userID uuid.UUID) error {
-	_, err := q.Client.Insert(ctx, ResetEmailArgs{UserID: userID}, nil)
 	return err
 }

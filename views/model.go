@@ -4,6 +4,7 @@ package views
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -56,6 +57,14 @@ func (i Image) StatusLabel() string {
 		return "Failed"
 	}
 	return i.Status
+}
+
+// FailureText says why a failed image has no caption, for people.
+func (i Image) FailureText() string {
+	if strings.HasPrefix(i.Error, "The captioning model failed") || strings.HasPrefix(i.Error, "Captioning gave up") {
+		return "The caption could not be written. Try uploading the photo again later."
+	}
+	return "This file could not be read; it may be damaged."
 }
 
 // FileError is one rejected file of an upload.

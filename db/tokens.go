@@ -73,18 +73,24 @@ func useTokenTx(ctx context.Context, tx pgx.Tx, purpose, token string) (uuid.UUI
 }
 
 // UseResetToken spends a reset token and sets the new password in one
-// transaction, returning the account.
+// transaction, returning the account. Using the link proves control of
+// the address, so it also counts as verifying it.
 func (s *Store) UseResetToken(ctx context.Context, token, passwordHash string) (User, error) {
-	return s.useToken(ctx, TokenReset, token, `password_hash = $2`, passwordHash)
+	return s.useToken(ctx, TokenReset, token, uuid.Nil, `password_hash = $2, verified_at = coalesce(verified_at, now())`, passwordHash)
 }
 
-// UseVerifyToken spends a verification token and marks the account's
-// address verified, returning the account.
-func (s *Store) UseVerifyToken(ctx context.Context, token string) (User, error) {
-	return s.useToken(ctx, TokenVerify, token, `verified_at = coalesce(verified_at, now())`)
+// UseVerifyToken spends a verification token of the account userID and
+// marks its address verified, returning the account. A token of another
+// account is ErrTokenInvalid: confirming takes both the mailbox and the
+// password, so whoever signed up with someone else's address cannot have
+// the owner confirm it for them.
+func (s *Store) UseVerifyToken(ctx context.Context, token string, userID uuid.UUID) (User, error) {
+	return s.useToken(ctx, TokenVerify, token, userID, `verified_at = coalesce(verified_at, now())`)
 }
 
-func (s *Store) useToken(ctx context.Context, purpose, token, set string, args ...any) (User, error) {
+// useToken spends a token (of owner, unless Nil) and applies set to its
+// account in one transaction.
+func (s *Store) useToken(ctx context.Context, purpose, token string, owner uuid.UUID, set string, args ...any) (User, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return User{}, fmt.Errorf("using %s token: %w", purpose, err)
@@ -93,6 +99,9 @@ func (s *Store) useToken(ctx context.Context, purpose, token, set string, args .
 	userID, err := useTokenTx(ctx, tx, purpose, token)
 	if err != nil {
 		return User{}, err
+	}
+	if owner != uuid.Nil && userID != owner {
+		return User{}, ErrTokenInvalid
 	}
 	u, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET `+set+` WHERE id = $1 RETURNING `+userColumns,
 		append([]any{userID}, args...)...))

@@ -216,11 +216,15 @@ func TestTokensWorkOnceForTheirPurpose(t *testing.T) {
 	if _, err := s.UseResetToken(ctx, token, "new"); !errors.Is(err, db.ErrTokenInvalid) {
 		t.Fatalf("reset with a verify token: %v", err)
 	}
-	got, err := s.UseVerifyToken(ctx, token)
+	other := createUser(t, s, "other@example.com")
+	if _, err := s.UseVerifyToken(ctx, token, other.ID); !errors.Is(err, db.ErrTokenInvalid) {
+		t.Fatalf("another account used the token: %v", err)
+	}
+	got, err := s.UseVerifyToken(ctx, token, u.ID)
 	if err != nil || !got.Verified() {
 		t.Fatalf("verify: %+v, %v", got, err)
 	}
-	if _, err := s.UseVerifyToken(ctx, token); !errors.Is(err, db.ErrTokenInvalid) {
+	if _, err := s.UseVerifyToken(ctx, token, u.ID); !errors.Is(err, db.ErrTokenInvalid) {
 		t.Fatalf("second use: %v", err)
 	}
 	expired, _ := s.CreateToken(ctx, u.ID, db.TokenReset, time.Millisecond)

@@ -53,7 +53,7 @@ type UserStore interface {
 	ClearLoginFailures(ctx context.Context, email string) error
 	TokenValid(ctx context.Context, purpose, token string) (bool, error)
 	UseResetToken(ctx context.Context, token, passwordHash string) (db.User, error)
-	UseVerifyToken(ctx context.Context, token string) (db.User, error)
+	UseVerifyToken(ctx context.Context, token string, userID uuid.UUID) (db.User, error)
 }
 
 // RateStore counts events for per-key rate limits.
@@ -108,7 +108,7 @@ func (h *Handler) Routes() http.Handler {
 	// A session store that cannot be read (database down) gets our error
 	// page, not scs's bare text.
 	h.Sessions.ErrorFunc = h.serverError
-	r.Use(h.clientAddr(), h.logRequests, middleware.Recoverer, securityHeaders)
+	r.Use(h.clientAddr(), h.logRequests, middleware.Recoverer, securityHeaders, minBodyRate)
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(h.Static)))
@@ -122,7 +122,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Use(cop.Handler, h.Sessions.LoadAndSave, h.identify, h.refuseNUL)
 
 		r.Get("/", h.home)
-		r.Post("/images", h.upload)
+		r.With(h.uploadSlots).Post("/images", h.upload)
 		r.Get("/images/{id}", h.image)
 		r.Get("/images/{id}/file", h.file)
 		r.Get("/images/{id}/events", h.imageEvents)

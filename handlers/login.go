@@ -64,6 +64,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	// A reset link verifies the address too; ADMIN_EMAILS may apply now.
+	if u, err = h.bootstrapAdmin(ctx, u); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	if v := viewerFrom(ctx); v.GuestID != uuid.Nil {
 		if err := h.Users.ClaimGuestImages(ctx, u.ID, v.GuestID); err != nil {
 			h.serverError(w, r, err)

@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"captionai/db"
@@ -10,10 +12,16 @@ import (
 	"captionai/views"
 )
 
-// verifyPage asks to confirm the address. Spending the token takes a POST,
-// so a mail scanner that opens links does not use it up.
+// verifyPage asks to confirm the address. Confirming takes the account's
+// session as well as the mailed token, so it first asks to sign in; and it
+// takes a POST, so a mail scanner that opens links does not use it up.
 func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
+	if !viewerFrom(r.Context()).SignedIn() {
+		h.flash(r, "Sign in to confirm your address.")
+		http.Redirect(w, r, "/login?next="+url.QueryEscape("/verify?token="+token), http.StatusSeeOther)
+		return
+	}
 	ok, err := h.Users.TokenValid(r.Context(), db.TokenVerify, token)
 	if err != nil {
 		h.serverError(w, r, err)
@@ -26,14 +34,18 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, status, views.VerifyPage(token, ok))
 }
 
-// verify spends the token and marks the address verified. An address on
-// ADMIN_EMAILS becomes an admin only now that it is verified.
+// verify spends the token of the signed-in account and marks its address
+// verified.
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	v, ok := h.requireUser(w, r)
+	if !ok {
+		return
+	}
 	if h.limited(w, r, verifyAttemptsPer, clientIP(r).String(), 1) {
 		return
 	}
-	u, err := h.Users.UseVerifyToken(ctx, r.PostFormValue("token"))
+	u, err := h.Users.UseVerifyToken(ctx, r.PostFormValue("token"), v.UserID)
 	if errors.Is(err, db.ErrTokenInvalid) {
 		h.render(w, r, http.StatusGone, views.VerifyPage("", false))
 		return
@@ -42,27 +54,37 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	if h.isAdminEmail(u.Email) && u.Role != db.RoleAdmin {
-		if u, err = h.Users.SetRole(ctx, u.ID, db.RoleAdmin, db.BootstrapGranter, false); err != nil {
-			h.serverError(w, r, err)
-			return
-		}
-		h.Log.Info("role granted", "user", u.ID, "role", db.RoleAdmin, "by", db.BootstrapGranter)
-		// The role change signed out every session; keep this one if it is the account's.
-		if viewerFrom(ctx).UserID == u.ID {
-			if err := h.signIn(r, u); err != nil {
-				h.serverError(w, r, err)
-				return
-			}
-		}
-	}
 	h.Log.Info("address verified", "user", u.ID)
-	h.flash(r, "Thank you: "+u.Email+" is confirmed.")
-	next := "/login"
-	if viewerFrom(ctx).UserID == u.ID {
-		next = "/account"
+	if u, err = h.bootstrapAdmin(ctx, u); err == nil {
+		err = h.signIn(r, u) // a role change signed out every session, this one too
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.flash(r, "Thank you: "+u.Email+" is confirmed.")
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// bootstrapAdmin makes a verified account on ADMIN_EMAILS an admin.
+func (h *Handler) bootstrapAdmin(ctx context.Context, u db.User) (db.User, error) {
+	if !u.Verified() || u.Role == db.RoleAdmin || !h.isAdminEmail(u.Email) {
+		return u, nil
+	}
+	u, err := h.Users.SetRole(ctx, u.ID, db.RoleAdmin, db.BootstrapGranter, false)
+	if err == nil {
+		h.Log.Info("role granted", "user", u.ID, "role", db.RoleAdmin, "by", db.BootstrapGranter)
+	}
+	return u, err
+}
+
+func (h *Handler) isAdminEmail(email string) bool {
+	for _, e := range h.AdminEmails {
+		if strings.EqualFold(e, email) {
+			return true
+		}
+	}
+	return false
 }
 
 // resendVerification mails a signed-in, unverified account a new link.
@@ -84,13 +106,4 @@ func (h *Handler) resendVerification(w http.ResponseWriter, r *http.Request) {
 	}
 	h.flash(r, "We sent a new confirmation link to "+v.Email+".")
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
-}
-
-func (h *Handler) isAdminEmail(email string) bool {
-	for _, e := range h.AdminEmails {
-		if strings.EqualFold(e, email) {
-			return true
-		}
-	}
-	return false
 }

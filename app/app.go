@@ -173,9 +173,9 @@ func (a *App) Handler(done <-chan struct{}) http.Handler {
 	return h.Routes()
 }
 
-// Run works jobs and/or serves HTTP on ln until ctx ends, then shuts down
-// in order: stop taking requests, end event streams, let running jobs
-// finish (or return them to the queue).
+// Run works jobs and/or serves HTTP on ln until ctx ends, then shuts down:
+// it stops taking requests and ends event streams while running jobs get a
+// grace period to finish (or go back to the queue).
 func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
@@ -183,7 +183,10 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 
 	if a.roles.Worker {
-		if err := a.river.Start(runCtx); err != nil {
+		// Not runCtx: a cancelled Start context is River's hard stop, which
+		// would fail the jobs running when the signal arrives. Shutdown below
+		// stops River itself, gracefully first.
+		if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("starting workers: %w", err)
 		}
 		a.log.Info("workers started", "queue", jobs.CaptionQueue, "concurrency", a.cfg.Workers)
@@ -199,7 +202,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 				errc <- fmt.Errorf("listening for events: %w", err)
 			}
 		}()
-		srv = &http.Server{Handler: a.Handler(done), ReadHeaderTimeout: 10 * time.Second}
+		// No WriteTimeout: event streams stay open for as long as a page does.
+		// Slow request bodies are bounded per request by the handlers.
+		srv = &http.Server{Handler: a.Handler(done), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -217,6 +222,30 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	}
 	a.log.Info("shutting down")
 
+	// Workers stop fetching at once and running jobs get jobGrace to finish
+	// (a soft stop); only then are they cancelled (a hard stop), and River
+	// puts them back in the queue for another attempt. This runs alongside
+	// the HTTP shutdown, not after it, so the whole stop stays within the
+	// 30 s supervisors commonly allow after SIGTERM.
+	const jobGrace = 20 * time.Second
+	jobsStopped := make(chan struct{})
+	go func() {
+		defer close(jobsStopped)
+		if !a.roles.Worker {
+			return
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), jobGrace)
+		defer scancel()
+		if err := a.river.Stop(sctx); err != nil {
+			a.log.Warn("jobs still running at shutdown: cancelling them back to the queue", "err", err)
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer ccancel()
+			if err := a.river.StopAndCancel(cctx); err != nil {
+				a.log.Warn("jobs did not stop after cancelling", "err", err)
+			}
+		}
+	}()
+
 	if srv != nil {
 		close(done)
 		sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -225,18 +254,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		}
 		scancel()
 	}
-	if a.roles.Worker {
-		// Running jobs get a while to finish; after that they are cancelled
-		// and River puts them back in the queue for another attempt.
-		sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
-		if err := a.river.Stop(sctx); err != nil {
-			a.log.Warn("jobs still running at shutdown: cancelling them back to the queue", "err", err)
-			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
-			a.river.StopAndCancel(cctx)
-			ccancel()
-		}
-		scancel()
-	}
+	<-jobsStopped
 	cancel()
 	wg.Wait()
 	return runErr

@@ -90,6 +90,7 @@ type Handler struct {
 	Hub      *notify.Hub
 	Static   fs.FS
 	Limits   Limits
+	TempDir  string // uploads are staged here; "" is the system's
 	Log      *slog.Logger
 	// AdminEmails are the addresses whose accounts are admins.
 	AdminEmails []string
@@ -119,7 +120,7 @@ func (h *Handler) Routes() http.Handler {
 		cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusForbidden, "Request refused", "This form was sent from another site, so it was refused.")
 		}))
-		r.Use(cop.Handler, h.Sessions.LoadAndSave, h.identify, h.refuseNUL)
+		r.Use(cop.Handler, h.Sessions.LoadAndSave, h.identify, h.refuseBadText)
 
 		r.Get("/", h.home)
 		r.With(h.uploadSlots).Post("/images", h.upload)

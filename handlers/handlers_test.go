@@ -29,7 +29,7 @@ type testServer struct {
 	h    *Handler
 }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t testing.TB) *testServer {
 	t.Helper()
 	pool, _ := testutil.NewDB(t)
 	store := db.New(pool)
@@ -49,6 +49,7 @@ func newTestServer(t *testing.T) *testServer {
 		DB: store, Users: store, Rates: store, Sessions: sessions, Files: files, Jobs: jobs.Queue{Client: river},
 		Hub: notify.NewHub(), Static: static.FS, Log: testutil.Logger(t), Done: done,
 		Limits: Limits{MaxFileBytes: 20 << 20, MaxPixels: 50_000_000, MaxFiles: 20, GuestUploads: 100, GuestDays: 7},
+		TempDir: t.TempDir(),
 	}
 	srv := httptest.NewServer(h.Routes())
 	t.Cleanup(func() { close(done); srv.Close() })

@@ -316,7 +316,7 @@ func (h *Handler) readError(err error) *uploadError {
 // that could not be read.
 func (h *Handler) stageOne(part *multipart.Part, name string) (*staged, error) {
 	lim := h.Limits
-	tmp, err := os.CreateTemp("", "captionai-upload-*")
+	tmp, err := os.CreateTemp(h.TempDir, "captionai-upload-*")
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ type Config struct {
 	PublicURL      string        // how users reach the app; links in email, Secure cookies when https
 	SMTPURL        string        // empty: log mail instead of sending it
 	MailFrom       string
-	AdminEmails    []string      // accounts with these addresses are admins
+	AdminEmails    []string      // verified accounts with these addresses are admins
 	GuestRetention time.Duration // unclaimed guest uploads are deleted after this
 	GuestUploads   int           // guest uploads per IP address per hour
 	TrustedProxies []net.IPNet   // reverse proxies whose X-Forwarded-For is believed
@@ -63,7 +63,7 @@ var Vars = []Var{
 	{"PUBLIC_URL", "http://ADDR", "how users reach the app: links in email; https makes cookies Secure"},
 	{"SMTP_URL", "", "mail server, smtp://user:pass@host:587 or smtps://host:465. Unset: mail is logged, not sent"},
 	{"MAIL_FROM", "CaptionAI <noreply@localhost>", "sender of password reset mail"},
-	{"ADMIN_EMAILS", "", "comma-separated addresses whose accounts are admins"},
+	{"ADMIN_EMAILS", "", "comma-separated addresses whose accounts become admins once the address is verified; an address taken off the list loses the role it gave at the next start"},
 	{"GUEST_RETENTION_DAYS", "7", "unclaimed guest uploads are deleted after this many days"},
 	{"GUEST_UPLOADS_PER_HOUR", "20", "photos a guest may upload per hour from one IP address"},
 	{"TRUSTED_PROXIES", "", "comma-separated addresses or CIDR ranges of your reverse proxies; requests from them are counted by the client address in X-Forwarded-For. Unset: the header is ignored"},

@@ -373,7 +373,9 @@ func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *upload
 	default:
 		form := h.uploadForm(r)
 		form.Message, form.FileErrors = e.message, e.files
-		gallery, err := h.gallery(r)
+		// A body cut off mid-read has cancelled the request's context; the
+		// page is still owed.
+		gallery, err := h.gallery(r.WithContext(context.WithoutCancel(r.Context())))
 		if err != nil {
 			h.serverError(w, r, err)
 			return

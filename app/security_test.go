@@ -5,12 +5,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -394,4 +399,67 @@ func TestSaferDefaults(t *testing.T) {
 	if code, _ := u.get("/images/" + id); code != http.StatusNotFound {
 		t.Errorf("after a confirmed delete: %d", code)
 	}
+}
+
+// Photos lose their metadata on the way in: what is stored and served has
+// no GPS position, camera or names, keeps its orientation, and the page
+// gives its upright size.
+func TestUploadsLoseTheirMetadata(t *testing.T) {
+	t.Parallel()
+	exiftool, err := exec.LookPath("exiftool")
+	if err != nil {
+		t.Fatal("exiftool is missing: run `go tool task test-tools` (it installs Debian's libimage-exiftool-perl)")
+	}
+	s := start(t, opts{roles: webOnly})
+	v := visitor(t, s.URL)
+	dir := t.TempDir()
+	var pngBuf bytes.Buffer
+	png.Encode(&pngBuf, image.NewRGBA(image.Rect(0, 0, 40, 30)))
+	webp, err := os.ReadFile("../imagefile/testdata/blue-purple-pink.lossy.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"p.jpg": photo(t, 40, 30), "p.png": pngBuf.Bytes(), "p.webp": webp} {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, data, 0o644)
+		out, err := exec.Command(exiftool, "-q", "-overwrite_original", "-GPSLatitude=48.8584", "-GPSLatitudeRef=N",
+			"-GPSLongitude=2.2945", "-GPSLongitudeRef=E", "-Artist=Someone", "-Model=PhoneCam", "-Orientation#=6", path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("exiftool %s: %v %s", name, err, out)
+		}
+		tagged, _ := os.ReadFile(path)
+		if !strings.Contains(exif(t, exiftool, path), "GPSLatitude") {
+			t.Fatalf("%s: exiftool added no GPS", name)
+		}
+		res := post(t, s.URL, []file{{name, tagged}}, nil)
+		id := location(t, res, "/images/")
+		code, served := v.get("/images/" + id + "/file")
+		if code != http.StatusOK {
+			t.Fatalf("%s: file %d", name, code)
+		}
+		back := filepath.Join(dir, "served-"+name)
+		os.WriteFile(back, []byte(served), 0o644)
+		tags := exif(t, exiftool, back)
+		for _, leak := range []string{"GPS", "Artist", "Someone", "PhoneCam"} {
+			if strings.Contains(tags, leak) {
+				t.Errorf("%s: the served file still has %s:\n%s", name, leak, tags)
+			}
+		}
+		if !strings.Contains(tags, `"Orientation": 6`) {
+			t.Errorf("%s: the orientation is lost:\n%s", name, tags)
+		}
+		if name == "p.jpg" {
+			if _, page := v.get("/images/" + id); !strings.Contains(page, "30 × 40 px") {
+				t.Errorf("the page does not give the upright size 30 × 40")
+			}
+		}
+	}
+}
+
+func exif(t *testing.T, exiftool, path string) string {
+	out, err := exec.Command(exiftool, "-j", "-n", "-EXIF:all", "-XMP:all", "-GPS:all", path).Output()
+	if err != nil {
+		t.Fatalf("exiftool -j %s: %v", path, err)
+	}
+	return string(out)
 }

@@ -348,8 +348,46 @@ func (h *Handler) stageOne(part *multipart.Part, name string) (*staged, error) {
 		}
 		return f, nil
 	}
-	f.info = info
+	if err := h.strip(f, info); err != nil {
+		if !errors.Is(err, imagefile.ErrMalformed) {
+			return f, err
+		}
+		f.err = "the file is damaged or incomplete (" + err.Error() + "), so it was not stored"
+		return f, nil
+	}
 	return f, nil
+}
+
+// strip replaces the staged file with a copy without its metadata (GPS
+// position, camera, names), keeping the colour profile and orientation,
+// and records its size and upright dimensions. Nothing we store or serve
+// keeps what the photo's metadata said.
+func (h *Handler) strip(f *staged, info imagefile.Info) error {
+	if _, err := f.tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	clean, err := os.CreateTemp(h.TempDir, "captionai-upload-*")
+	if err != nil {
+		return err
+	}
+	err = imagefile.Strip(clean, f.tmp, info.ContentType)
+	// The original goes either way; a failed copy goes with it.
+	f.tmp.Close()
+	os.Remove(f.tmp.Name())
+	f.tmp = clean
+	if err != nil {
+		return err
+	}
+	if f.size, err = clean.Seek(0, io.SeekCurrent); err != nil {
+		return err
+	}
+	orientation, err := imagefile.Orientation(clean, info.ContentType)
+	if err != nil {
+		return err
+	}
+	info.Width, info.Height = imagefile.Upright(info.Width, info.Height, orientation)
+	f.info = info
+	return nil
 }
 
 func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *uploadError) {

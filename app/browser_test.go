@@ -266,7 +266,12 @@ func TestBrowserPrivateUploadIsHidden(t *testing.T) {
 		chromedp.SendKeys(`input[name=email]`, "browser@example.com", chromedp.ByQuery),
 		chromedp.SendKeys(`input[name=password]`, "browser password", chromedp.ByQuery),
 		chromedp.Submit(`input[name=password]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`.flash`, chromedp.ByQuery),
+		chromedp.WaitVisible(`a[href="/login"]`, chromedp.ByQuery), // "Check your inbox"
+		chromedp.Navigate(s.URL+"/login"),
+		chromedp.SendKeys(`input[name=email]`, "browser@example.com", chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=password]`, "browser password", chromedp.ByQuery),
+		chromedp.Submit(`input[name=password]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`nav a[href="/account"]`, chromedp.ByQuery),
 		chromedp.Navigate(s.URL+"/"),
 		chromedp.SetUploadFiles(`#image`, []string{img}, chromedp.ByID),
 		chromedp.SetValue(`select[name=visibility]`, "private", chromedp.ByQuery),

@@ -16,25 +16,19 @@ import (
 	"captionai/views"
 )
 
-// sseEvent is one named server-sent event carrying HTML.
-type sseEvent struct {
-	name string
-	html templ.Component
-}
+// Every stream speaks one vocabulary: an event named after the image
+// (views.Image.SSEName, "image-<id>") carrying its new HTML as the page
+// that opened the stream shows it (the card in a grid, the caption block on
+// the image page), then "done" once every image is finished.
 
-// imageEvents streams an image's changes: "status" (the badge) and
-// "caption" (the caption block), then "done" once it is finished.
+// imageEvents streams one image's changes for its page.
 func (h *Handler) imageEvents(w http.ResponseWriter, r *http.Request) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		h.notFound(w, r)
+	img, ok := h.loadImage(w, r)
+	if !ok {
 		return
 	}
 	viewer := viewerFrom(r.Context())
-	h.stream(w, r, []uuid.UUID{id}, func(img db.Image) []sseEvent {
-		v := toView(img, viewer)
-		return []sseEvent{{"status", views.StatusBadge(v)}, {"caption", views.ImageUpdate(v)}}
-	})
+	h.stream(w, r, []db.Image{img}, func(img db.Image) templ.Component { return views.ImageUpdate(toView(img, viewer)) })
 }
 
 // batchEvents streams the cards of one upload on one connection, so a page
@@ -61,69 +55,67 @@ func (h *Handler) streamCards(w http.ResponseWriter, r *http.Request, imgs []db.
 		h.notFound(w, r)
 		return
 	}
-	ids := make([]uuid.UUID, len(imgs))
-	for i, img := range imgs {
-		ids[i] = img.ID
-	}
-	h.stream(w, r, ids, func(img db.Image) []sseEvent {
-		v := toView(img, viewer)
-		return []sseEvent{{v.SSEName(), views.Card(v)}}
-	})
+	h.stream(w, r, imgs, func(img db.Image) templ.Component { return views.Card(toView(img, viewer)) })
 }
 
-// stream subscribes to ids, sends their current state, then each change,
-// until all are finished, the client leaves or the server stops. Images the
-// viewer may not see (any more) are dropped, as if deleted.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ids []uuid.UUID, events func(db.Image) []sseEvent) {
+// stream subscribes to imgs, sends their current state (from the rows the
+// caller loaded), then each change, until all are finished, the client
+// leaves or the server stops. Images the viewer may not see (any more) are
+// dropped, as if deleted.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, imgs []db.Image, render func(db.Image) templ.Component) {
 	rc := http.NewResponseController(w)
 	ctx := r.Context()
 	viewer := viewerFrom(ctx)
 
-	// Subscribe before the first read so no change slips in between.
+	// The caller read the rows before this subscription: a change in
+	// between is caught by reading the unfinished ones once more below.
+	ids := make([]uuid.UUID, len(imgs))
+	for i, img := range imgs {
+		ids[i] = img.ID
+	}
 	sub := h.Hub.Subscribe(ids...)
 	defer h.Hub.Unsubscribe(sub)
 
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
 	unfinished := map[uuid.UUID]bool{}
-	started := false
-	send := func(id uuid.UUID) error {
+	send := func(img db.Image) error {
+		if !viewer.CanSee(img) {
+			delete(unfinished, img.ID)
+			return nil
+		}
+		if img.Finished() {
+			delete(unfinished, img.ID)
+		} else {
+			unfinished[img.ID] = true
+		}
+		return writeEvent(ctx, w, views.SSEName(img.ID.String()), render(img))
+	}
+	reload := func(id uuid.UUID) error {
 		img, err := h.DB.Image(ctx, id)
-		if errors.Is(err, db.ErrNotFound) || (err == nil && !viewer.CanSee(img)) {
+		if errors.Is(err, db.ErrNotFound) {
 			delete(unfinished, id)
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if !started {
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.Header().Set("Cache-Control", "no-store")
-			w.Header().Set("X-Accel-Buffering", "no")
-			started = true
-		}
-		if img.Finished() {
-			delete(unfinished, id)
-		} else {
-			unfinished[id] = true
-		}
-		for _, ev := range events(img) {
-			if err := writeEvent(ctx, w, ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return send(img)
 	}
 
-	for _, id := range ids {
-		if err := send(id); err != nil {
-			if !started {
-				h.serverError(w, r, err)
-			}
+	for _, img := range imgs {
+		if err := send(img); err != nil {
 			return
 		}
 	}
-	if !started {
-		h.notFound(w, r)
-		return
+	// What changed between the caller's read and the subscription: the
+	// unfinished images once more, now that no change can slip past.
+	for id := range unfinished {
+		if err := reload(id); err != nil {
+			h.Log.Error("event stream", "image", id, "err", err)
+			return
+		}
 	}
 
 	heartbeat := time.NewTicker(15 * time.Second)
@@ -148,7 +140,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ids []uuid.UUID
 			}
 		case <-sub.Wake():
 			for _, id := range sub.Changed() {
-				if err := send(id); err != nil {
+				if err := reload(id); err != nil {
 					if ctx.Err() == nil {
 						h.Log.Error("event stream", "image", id, "err", err)
 					}
@@ -160,13 +152,13 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, ids []uuid.UUID
 }
 
 // writeEvent renders c and writes it as one event, a data line per line.
-func writeEvent(ctx context.Context, w http.ResponseWriter, ev sseEvent) error {
+func writeEvent(ctx context.Context, w http.ResponseWriter, name string, c templ.Component) error {
 	var buf bytes.Buffer
-	if err := ev.html.Render(ctx, &buf); err != nil {
+	if err := c.Render(ctx, &buf); err != nil {
 		return err
 	}
 	var out strings.Builder
-	out.WriteString("event: " + ev.name + "\n")
+	out.WriteString("event: " + name + "\n")
 	for _, line := range strings.Split(buf.String(), "\n") {
 		out.WriteString("data: " + line + "\n")
 	}

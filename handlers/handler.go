@@ -123,6 +123,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Use(cop.Handler, h.Sessions.LoadAndSave, h.identify, h.refuseBadText)
 
 		r.Get("/", h.home)
+		r.Get("/fragments/gallery", h.galleryFragment)
 		r.With(h.uploadSlots).Post("/images", h.upload)
 		r.Get("/images/{id}", h.image)
 		r.Get("/images/{id}/file", h.file)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"captionai/db"
 	"captionai/views"
@@ -18,6 +19,17 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.render(w, r, http.StatusOK, views.HomePage(h.uploadForm(r), gallery))
+}
+
+// galleryFragment is the gallery's first page alone, for the home page to
+// refresh itself with after an upload and as captions arrive.
+func (h *Handler) galleryFragment(w http.ResponseWriter, r *http.Request) {
+	imgs, err := h.DB.Recent(r.Context(), time.Time{}, galleryPageSize+1)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, views.PublicGallery(h.page(r, imgs, time.Time{}, "/", "")))
 }
 
 // maxQueryLen bounds a gallery search; longer input is cut, not refused.

@@ -24,17 +24,22 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.MePage(h.page(r, imgs, before, "/me", ""), !v.SignedIn()))
+	events := "/me/events"
+	if !before.IsZero() {
+		events += "?" + url.Values{"before": {r.URL.Query().Get("before")}}.Encode()
+	}
+	h.render(w, r, http.StatusOK, views.MePage(h.page(r, imgs, before, "/me", ""), !v.SignedIn(), events))
 }
 
-// meEvents streams the visitor's unfinished uploads on one connection.
+// meEvents streams the cards of the same page of the visitor's uploads
+// (?before= as on /me) on one connection.
 func (h *Handler) meEvents(w http.ResponseWriter, r *http.Request) {
 	v := viewerFrom(r.Context())
 	if !v.SignedIn() && v.GuestID == uuid.Nil {
 		h.notFound(w, r)
 		return
 	}
-	imgs, err := h.DB.OwnedBy(r.Context(), v.Owner(), time.Time{}, 200)
+	imgs, err := h.DB.OwnedBy(r.Context(), v.Owner(), pageCursor(r), galleryPageSize)
 	if err != nil {
 		h.serverError(w, r, err)
 		return

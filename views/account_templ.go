@@ -718,7 +718,7 @@ func AccountPage(f AccountForms) templ.Component {
 }
 
 // MePage lists the visitor's own uploads, live over one event stream.
-func MePage(gallery Gallery, guest bool) templ.Component {
+func MePage(gallery Gallery, guest bool, eventsURL string) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -767,7 +767,7 @@ func MePage(gallery Gallery, guest bool) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = Cards("/me/events", gallery.Images).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = Cards(eventsURL, gallery.Images).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

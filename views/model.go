@@ -33,8 +33,11 @@ func (i Image) FileURL() string   { return "/images/" + i.ID + "/file" }
 func (i Image) EventsURL() string { return "/images/" + i.ID + "/events" }
 func (i Image) Finished() bool    { return i.Status == "captioned" || i.Status == "failed" }
 
-// SSEName is the event that carries this image's card on a batch stream.
-func (i Image) SSEName() string { return "image-" + i.ID }
+// SSEName is the event that carries an image's new HTML on every stream.
+func SSEName(id string) string { return "image-" + id }
+
+// SSEName is the event that carries this image's new HTML on every stream.
+func (i Image) SSEName() string { return SSEName(i.ID) }
 
 // Alt is the image's alternative text: its caption once there is one.
 func (i Image) Alt() string {

@@ -18,6 +18,7 @@ import (
 	"captionai/db"
 	"captionai/imagefile"
 	"captionai/inference"
+	"captionai/vocab"
 )
 
 const usage = `CaptionAI: upload photos, get captions written by a transformer.
@@ -146,7 +147,7 @@ func caption(ctx context.Context, cfg config.Config, files []string) error {
 // admin grants or revokes roles from the command line.
 func admin(ctx context.Context, cfg config.Config, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
-	role := fs.String("role", db.RoleAdmin, "role to grant: admin or moderator")
+	role := fs.String("role", vocab.Admin, "role to grant: admin or moderator")
 	var pos []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
@@ -162,8 +163,8 @@ func admin(ctx context.Context, cfg config.Config, args []string, log *slog.Logg
 	}
 	action, email := pos[0], pos[1]
 	if action == "revoke" {
-		*role = db.RoleUser
-	} else if *role != db.RoleAdmin && *role != db.RoleModerator {
+		*role = vocab.User
+	} else if *role != vocab.Admin && *role != vocab.Moderator {
 		return fmt.Errorf("--role %q: choose admin or moderator", *role)
 	}
 	a, err := app.Open(ctx, cfg, app.Roles{}, slog.New(slog.DiscardHandler))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -11,6 +12,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"image/png"
 	"io"
 	"io/fs"
 	"mime/multipart"
@@ -414,13 +416,36 @@ func TestBadUploadsAreRefusedClearly(t *testing.T) {
 	}
 }
 
-func TestTruncatedJPEGFailsWithReason(t *testing.T) {
+// brokenPNG is a PNG whose structure is whole (chunks, CRCs) but whose
+// compressed pixels are garbage: only decoding finds out.
+func brokenPNG(t testing.TB) []byte {
+	var b bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	png.Encode(&b, img)
+	data := b.Bytes()
+	i := bytes.Index(data, []byte("IDAT"))
+	n := int(binary.BigEndian.Uint32(data[i-4:]))
+	for j := i + 4 + 2; j < i+4+n; j++ { // keep the zlib header
+		data[j] ^= 0x5a
+	}
+	binary.BigEndian.PutUint32(data[i+4+n:], crc32.ChecksumIEEE(data[i:i+4+n]))
+	return data
+}
+
+// A truncated JPEG is refused at once; a file that only decoding finds
+// damaged fails in the worker, with the reason.
+func TestDamagedImagesFailWithReason(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
-	// Cut in the pixel data: the header is whole, so the upload is accepted
-	// and the worker finds out.
 	full := photo(t, 320, 240)
-	id := location(t, post(t, s.URL, []file{{"cut.jpg", full[:len(full)*6/10]}}, nil), "/images/")
+	res := post(t, s.URL, []file{{"cut.jpg", full[:len(full)*6/10]}}, map[string]string{"Accept": "application/json"})
+	if body, _ := io.ReadAll(res.Body); res.StatusCode != http.StatusUnprocessableEntity || !bytes.Contains(body, []byte("damaged or incomplete")) {
+		t.Fatalf("truncated JPEG: %d %s", res.StatusCode, body)
+	}
+	id := location(t, post(t, s.URL, []file{{"broken.png", brokenPNG(t)}}, nil), "/images/")
 	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
 	got := getJSON(t, s.URL+"/images/"+id)
 	if got.Status != "failed" || got.Error == nil || !strings.Contains(*got.Error, "truncated or damaged") {
@@ -441,7 +466,7 @@ func TestTruncatedJPEGFailsWithReason(t *testing.T) {
 	if state != "cancelled" {
 		t.Fatalf("job state %s, want cancelled", state)
 	}
-	res, _ := http.Get(s.URL + "/images/" + id)
+	res, _ = http.Get(s.URL + "/images/" + id)
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if !bytes.Contains(body, []byte("truncated or damaged")) {

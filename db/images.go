@@ -10,14 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-)
 
-// Image statuses.
-const (
-	StatusQueued     = "queued"
-	StatusCaptioning = "captioning"
-	StatusCaptioned  = "captioned"
-	StatusFailed     = "failed"
+	"captionai/vocab"
 )
 
 // Image is one uploaded picture and what became of it.
@@ -42,21 +36,12 @@ type Image struct {
 	CaptionedAt  *time.Time
 	UserID       *uuid.UUID // owning account, or
 	GuestID      *uuid.UUID // owning guest session
-	Visibility   string     // public, unlisted or private
+	Visibility   string     // vocab.Public, Unlisted or Private
 	UploaderIP   *netip.Addr
 }
 
-// Visibilities.
-const (
-	Public   = "public"
-	Unlisted = "unlisted"
-	Private  = "private"
-)
-
 // Finished reports whether the image will change no more.
-func (i Image) Finished() bool {
-	return i.Status == StatusCaptioned || i.Status == StatusFailed
-}
+func (i Image) Finished() bool { return vocab.Finished(i.Status) }
 
 const imageColumns = `id, batch_id, status, storage_key, content_type, original_name,
 	size_bytes, width, height, job_id, coalesce(caption, ''), coalesce(model, ''), coalesce(error, ''),
@@ -82,11 +67,11 @@ func insertImageTx(ctx context.Context, tx pgx.Tx, img *Image) error {
 	err := tx.QueryRow(ctx, `INSERT INTO images
 		(id, batch_id, status, storage_key, content_type, original_name, size_bytes, width, height, job_id,
 		 user_id, guest_id, visibility, uploader_ip)
-		VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		VALUES ($1, $2, $14, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		RETURNING status, created_at`,
 		img.ID, img.BatchID, img.StorageKey, img.ContentType, img.OriginalName,
 		img.SizeBytes, img.Width, img.Height, img.JobID,
-		img.UserID, img.GuestID, img.Visibility, img.UploaderIP).Scan(&img.Status, &img.CreatedAt)
+		img.UserID, img.GuestID, img.Visibility, img.UploaderIP, vocab.Queued).Scan(&img.Status, &img.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("inserting image %s: %w", img.ID, err)
 	}
@@ -121,13 +106,14 @@ func (s *Store) Batch(ctx context.Context, batchID uuid.UUID) ([]Image, error) {
 // Recent returns up to limit public images created before the given time,
 // newest first; a zero before means from the newest.
 func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = 'public' AND status <> 'failed'`, before, limit)
+	return s.list(ctx, `visibility = $3 AND status <> $4`, before, limit, vocab.Public, vocab.Failed)
 }
 
 // SearchPublic is Recent limited to captions matching query, a web-search
 // style query ("dog beach", "\"red shirt\"", "dog -snow") with English stemming.
 func (s *Store) SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = 'public' AND status <> 'failed' AND caption_search @@ websearch_to_tsquery('english', $3)`, before, limit, query)
+	return s.list(ctx, `visibility = $3 AND status <> $4 AND caption_search @@ websearch_to_tsquery('english', $5)`,
+		before, limit, vocab.Public, vocab.Failed, query)
 }
 
 // All is Recent over every image, for moderation.
@@ -169,8 +155,8 @@ func (s *Store) StartCaptioning(ctx context.Context, id uuid.UUID) (Image, error
 		return Image{}, fmt.Errorf("marking %s captioning: %w", id, err)
 	}
 	defer tx.Rollback(ctx)
-	img, err := scanImage(tx.QueryRow(ctx, `UPDATE images SET status = 'captioning', error = NULL
-		WHERE id = $1 AND status <> 'captioned' RETURNING `+imageColumns, id))
+	img, err := scanImage(tx.QueryRow(ctx, `UPDATE images SET status = $2, error = NULL
+		WHERE id = $1 AND status <> $3 RETURNING `+imageColumns, id, vocab.Captioning, vocab.Captioned))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Image{}, ErrNotFound
 	}
@@ -195,9 +181,9 @@ type Caption struct {
 // MarkCaptionedTx stores the caption and notifies listeners; tx also
 // completes the River job, so both happen or neither.
 func MarkCaptionedTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Caption) error {
-	_, err := tx.Exec(ctx, `UPDATE images SET status = 'captioned', caption = $2, model = $3,
+	_, err := tx.Exec(ctx, `UPDATE images SET status = $7, caption = $2, model = $3,
 		encode_ms = $4, decode_ms = $5, total_ms = $6, error = NULL, captioned_at = now()
-		WHERE id = $1`, id, c.Text, c.Model, c.EncodeMS, c.DecodeMS, c.TotalMS)
+		WHERE id = $1`, id, c.Text, c.Model, c.EncodeMS, c.DecodeMS, c.TotalMS, vocab.Captioned)
 	if err != nil {
 		return fmt.Errorf("storing caption of %s: %w", id, err)
 	}
@@ -214,7 +200,8 @@ func (s *Store) MarkFailed(ctx context.Context, id uuid.UUID, reason string) err
 		return fmt.Errorf("marking %s failed: %w", id, err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed', error = $2 WHERE id = $1 AND status <> 'captioned'`, id, reason); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE images SET status = $3, error = $2 WHERE id = $1 AND status <> $4`,
+		id, reason, vocab.Failed, vocab.Captioned); err != nil {
 		return fmt.Errorf("marking %s failed: %w", id, err)
 	}
 	if err := notify(ctx, tx, id); err != nil {
@@ -228,12 +215,12 @@ func (s *Store) MarkFailed(ctx context.Context, id uuid.UUID, reason string) err
 // deleted), so that no image waits forever. It returns how many it changed.
 func (s *Store) FailOrphaned(ctx context.Context) (int, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE images i
-		SET status = 'failed', error = coalesce(i.error, 'Captioning gave up after repeated failures.')
-		WHERE i.status IN ('queued', 'captioning')
+		SET status = $1, error = coalesce(i.error, 'Captioning gave up after repeated failures.')
+		WHERE i.status IN ($2, $3)
 		  AND i.created_at < now() - interval '10 seconds'
 		  AND NOT EXISTS (SELECT 1 FROM river_job j
 		                  WHERE j.id = i.job_id AND j.state NOT IN ('discarded', 'cancelled', 'completed'))
-		RETURNING i.id`)
+		RETURNING i.id`, vocab.Failed, vocab.Queued, vocab.Captioning)
 	if err != nil {
 		return 0, fmt.Errorf("failing orphaned images: %w", err)
 	}

@@ -11,12 +11,13 @@ import (
 
 	"captionai/db"
 	"captionai/testutil"
+	"captionai/vocab"
 )
 
 func newImage(batch uuid.UUID) db.Image {
 	id := uuid.New()
 	return db.Image{ID: id, BatchID: batch, StorageKey: "images/" + id.String() + ".jpg",
-		ContentType: "image/jpeg", OriginalName: "a.jpg", SizeBytes: 10, Width: 2, Height: 2, Visibility: db.Public}
+		ContentType: "image/jpeg", OriginalName: "a.jpg", SizeBytes: 10, Width: 2, Height: 2, Visibility: vocab.Public}
 }
 
 // A failed job insert must leave no image row behind.
@@ -50,7 +51,7 @@ func TestCreateImagesIsAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ = s.Batch(ctx, batch)
-	if len(got) != 2 || got[0].Status != db.StatusQueued || *got[0].JobID != 7 {
+	if len(got) != 2 || got[0].Status != vocab.Queued || *got[0].JobID != 7 {
 		t.Fatalf("got %+v", got)
 	}
 }
@@ -85,7 +86,7 @@ func TestFailOrphaned(t *testing.T) {
 	}
 	o, _ := s.Image(ctx, orphan.ID)
 	l, _ := s.Image(ctx, live.ID)
-	if o.Status != db.StatusFailed || o.Error == "" || l.Status != db.StatusCaptioning {
+	if o.Status != vocab.Failed || o.Error == "" || l.Status != vocab.Captioning {
 		t.Fatalf("orphan %s (%q), live %s", o.Status, o.Error, l.Status)
 	}
 }
@@ -100,10 +101,10 @@ func TestExpireGuestImages(t *testing.T) {
 	guest := uuid.New()
 	old, fresh := newImage(uuid.New()), newImage(uuid.New())
 	old.GuestID, fresh.GuestID = &guest, &guest
-	old.Visibility, fresh.Visibility = db.Unlisted, db.Unlisted
+	old.Visibility, fresh.Visibility = vocab.Unlisted, vocab.Unlisted
 	u := createUser(t, s, "keeper@example.com")
 	kept := newImage(uuid.New())
-	kept.UserID, kept.Visibility = &u.ID, db.Public
+	kept.UserID, kept.Visibility = &u.ID, vocab.Public
 	noJob := func(context.Context, pgx.Tx, uuid.UUID) (int64, error) { return 1, nil }
 	if err := s.CreateImages(ctx, []db.Image{old, fresh, kept}, noJob); err != nil {
 		t.Fatal(err)

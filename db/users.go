@@ -9,21 +9,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"captionai/vocab"
 )
 
 // ErrUnverified is returned when a role is given to an account whose
 // address nobody has confirmed.
 var ErrUnverified = errors.New("the account's email address is not verified")
-
-// Roles. Only verified accounts hold a role other than RoleUser.
-const (
-	RoleUser      = "user"
-	RoleModerator = "moderator"
-	RoleAdmin     = "admin"
-)
-
-// Roles lists every role, least power first.
-var Roles = []string{RoleUser, RoleModerator, RoleAdmin}
 
 // User is an account.
 type User struct {
@@ -143,14 +135,14 @@ func (s *Store) SyncBootstrapAdmins(ctx context.Context, emails []string) (promo
 	if emails == nil {
 		emails = []string{}
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET role = 'admin', role_granted_by = $2, session_epoch = session_epoch + 1
-		WHERE lower(email) = ANY ($1) AND verified_at IS NOT NULL AND role <> 'admin'`, emails, BootstrapGranter)
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET role = $3, role_granted_by = $2, session_epoch = session_epoch + 1
+		WHERE lower(email) = ANY ($1) AND verified_at IS NOT NULL AND role <> $3`, emails, BootstrapGranter, vocab.Admin)
 	if err != nil {
 		return 0, 0, fmt.Errorf("granting ADMIN_EMAILS: %w", err)
 	}
 	promoted = tag.RowsAffected()
-	tag, err = s.pool.Exec(ctx, `UPDATE users SET role = 'user', role_granted_by = NULL, session_epoch = session_epoch + 1
-		WHERE role = 'admin' AND role_granted_by = $2 AND NOT lower(email) = ANY ($1)`, emails, BootstrapGranter)
+	tag, err = s.pool.Exec(ctx, `UPDATE users SET role = $3, role_granted_by = NULL, session_epoch = session_epoch + 1
+		WHERE role = $4 AND role_granted_by = $2 AND NOT lower(email) = ANY ($1)`, emails, BootstrapGranter, vocab.User, vocab.Admin)
 	if err != nil {
 		return promoted, 0, fmt.Errorf("revoking ADMIN_EMAILS: %w", err)
 	}

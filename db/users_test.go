@@ -11,6 +11,7 @@ import (
 
 	"captionai/db"
 	"captionai/testutil"
+	"captionai/vocab"
 )
 
 func createUser(t *testing.T, s *db.Store, email string) db.User {
@@ -43,7 +44,7 @@ func TestCreateUserTxFindsExisting(t *testing.T) {
 	if err != nil || created || again.ID != u.ID || again.PasswordHash != "hash" {
 		t.Fatalf("second sign-up: %+v created=%v err=%v", again, created, err)
 	}
-	if u.Role != db.RoleUser || u.Verified() {
+	if u.Role != vocab.User || u.Verified() {
 		t.Fatalf("a new account is a verified %q", u.Role)
 	}
 }
@@ -150,14 +151,14 @@ func TestRolesNeedAVerifiedAddress(t *testing.T) {
 	s := db.New(pool)
 	ctx := context.Background()
 	u := createUser(t, s, "ops@example.com")
-	if _, err := s.SetRole(ctx, u.ID, db.RoleAdmin, "test", false); !errors.Is(err, db.ErrUnverified) {
+	if _, err := s.SetRole(ctx, u.ID, vocab.Admin, "test", false); !errors.Is(err, db.ErrUnverified) {
 		t.Fatalf("unverified account got a role: %v", err)
 	}
-	got, err := s.SetRole(ctx, u.ID, db.RoleModerator, "cli", true)
-	if err != nil || got.Role != db.RoleModerator || !got.Verified() || got.SessionEpoch != u.SessionEpoch+1 {
+	got, err := s.SetRole(ctx, u.ID, vocab.Moderator, "cli", true)
+	if err != nil || got.Role != vocab.Moderator || !got.Verified() || got.SessionEpoch != u.SessionEpoch+1 {
 		t.Fatalf("vouched grant: %+v, %v", got, err)
 	}
-	same, _ := s.SetRole(ctx, u.ID, db.RoleModerator, "cli", true)
+	same, _ := s.SetRole(ctx, u.ID, vocab.Moderator, "cli", true)
 	if same.SessionEpoch != got.SessionEpoch {
 		t.Fatal("granting the role it has signed the account out")
 	}
@@ -170,7 +171,7 @@ func TestSyncBootstrapAdmins(t *testing.T) {
 	ctx := context.Background()
 	verified, unverified, cli := createUser(t, s, "admin@example.com"), createUser(t, s, "ops@example.com"), createUser(t, s, "root@example.com")
 	pool.Exec(ctx, `UPDATE users SET verified_at = now() WHERE id = $1`, verified.ID)
-	if _, err := s.SetRole(ctx, cli.ID, db.RoleAdmin, "cli", true); err != nil {
+	if _, err := s.SetRole(ctx, cli.ID, vocab.Admin, "cli", true); err != nil {
 		t.Fatal(err)
 	}
 	list := []string{"admin@example.com", "ops@example.com", "root@example.com"}
@@ -182,7 +183,7 @@ func TestSyncBootstrapAdmins(t *testing.T) {
 		pool.QueryRow(ctx, `SELECT role FROM users WHERE id = $1`, id).Scan(&r)
 		return r
 	}
-	if role(verified.ID) != db.RoleAdmin || role(unverified.ID) != db.RoleUser {
+	if role(verified.ID) != vocab.Admin || role(unverified.ID) != vocab.User {
 		t.Fatalf("roles %s / %s", role(verified.ID), role(unverified.ID))
 	}
 	// Off the list: the bootstrap's admin goes back to user; the one the
@@ -190,7 +191,7 @@ func TestSyncBootstrapAdmins(t *testing.T) {
 	if p, d, err := s.SyncBootstrapAdmins(ctx, nil); p != 0 || d != 1 || err != nil {
 		t.Fatalf("promoted %d demoted %d: %v", p, d, err)
 	}
-	if role(verified.ID) != db.RoleUser || role(cli.ID) != db.RoleAdmin {
+	if role(verified.ID) != vocab.User || role(cli.ID) != vocab.Admin {
 		t.Fatalf("after removal: %s / %s", role(verified.ID), role(cli.ID))
 	}
 }

@@ -3,12 +3,12 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"slices"
 
 	"github.com/google/uuid"
 
 	"captionai/db"
 	"captionai/views"
+	"captionai/vocab"
 )
 
 // adminUsers lists the accounts with their roles, for admins only.
@@ -26,7 +26,7 @@ func (h *Handler) adminUsers(w http.ResponseWriter, r *http.Request) {
 	for i, u := range us {
 		rows[i] = views.UserRow{ID: u.ID.String(), Email: u.Email, Role: u.Role, Verified: u.Verified(), CreatedAt: u.CreatedAt}
 	}
-	h.render(w, r, http.StatusOK, views.AdminUsersPage(rows, db.Roles))
+	h.render(w, r, http.StatusOK, views.AdminUsersPage(rows, vocab.Roles))
 }
 
 // setRole grants or revokes a role; the account's sessions are signed out.
@@ -42,7 +42,7 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	role := r.PostFormValue("role")
-	if !slices.Contains(db.Roles, role) {
+	if !vocab.ValidRole(role) {
 		h.fail(w, r, http.StatusUnprocessableEntity, "Unknown role", "Choose user, moderator or admin.")
 		return
 	}
@@ -67,6 +67,6 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.flash(r, u.Email+" is now "+views.RoleLabel(role)+".")
+	h.flash(r, u.Email+" is now "+role+".")
 	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
 }

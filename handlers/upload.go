@@ -21,6 +21,7 @@ import (
 	"captionai/db"
 	"captionai/imagefile"
 	"captionai/views"
+	"captionai/vocab"
 )
 
 // staged is one uploaded file held in a temporary file until the whole
@@ -80,7 +81,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 			os.Remove(f.tmp.Name())
 		}
 	}()
-	if uerr == nil && fields.visibility != "" && !validVisibility(fields.visibility) {
+	if uerr == nil && fields.visibility != "" && !vocab.ValidVisibility(fields.visibility) {
 		uerr = &uploadError{status: http.StatusUnprocessableEntity, message: "Choose who can see the photos: public, unlisted or private."}
 	}
 	if uerr == nil && !viewer.SignedIn() {
@@ -123,7 +124,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		}
 		a := clientIP(r)
 		guestID, ip = &g, &a
-		vis = cmp.Or(vis, db.Unlisted)
+		vis = cmp.Or(vis, vocab.Unlisted)
 	}
 
 	batchID := uuid.New()
@@ -213,11 +214,11 @@ func (h *Handler) overQuota(left int) *uploadError {
 func (h *Handler) defaultVisibility(r *http.Request) string {
 	v := viewerFrom(r.Context())
 	if !v.SignedIn() {
-		return db.Unlisted
+		return vocab.Unlisted
 	}
 	u, err := h.Users.UserByID(r.Context(), v.UserID)
 	if err != nil || u.LastVisibility == "" {
-		return db.Unlisted
+		return vocab.Unlisted
 	}
 	return u.LastVisibility
 }
@@ -329,7 +330,7 @@ func (h *Handler) stageOne(part *multipart.Part, name string) (*staged, error) {
 	if n > lim.MaxFileBytes {
 		rest, err := io.Copy(io.Discard, part)
 		f.size += rest
-		f.err = fmt.Sprintf("the file is %s; the limit is %d MB", humanSize(f.size), lim.MaxFileBytes>>20)
+		f.err = fmt.Sprintf("the file is %s; the limit is %d MB", views.HumanBytes(f.size), lim.MaxFileBytes>>20)
 		return f, err
 	}
 	if n == 0 {
@@ -456,11 +457,4 @@ func cleanName(name string) string {
 		name = name[:200]
 	}
 	return strings.ToValidUTF8(name, "")
-}
-
-func humanSize(n int64) string {
-	if n >= 1<<20 {
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%d KB", n>>10)
 }

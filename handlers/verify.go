@@ -10,6 +10,7 @@ import (
 	"captionai/db"
 	"captionai/jobs"
 	"captionai/views"
+	"captionai/vocab"
 )
 
 // verifyPage asks to confirm the address. Confirming takes the account's
@@ -68,12 +69,12 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 
 // bootstrapAdmin makes a verified account on ADMIN_EMAILS an admin.
 func (h *Handler) bootstrapAdmin(ctx context.Context, u db.User) (db.User, error) {
-	if !u.Verified() || u.Role == db.RoleAdmin || !h.isAdminEmail(u.Email) {
+	if !u.Verified() || u.Role == vocab.Admin || !h.isAdminEmail(u.Email) {
 		return u, nil
 	}
-	u, err := h.Users.SetRole(ctx, u.ID, db.RoleAdmin, db.BootstrapGranter, false)
+	u, err := h.Users.SetRole(ctx, u.ID, vocab.Admin, db.BootstrapGranter, false)
 	if err == nil {
-		h.Log.Info("role granted", "user", u.ID, "role", db.RoleAdmin, "by", db.BootstrapGranter)
+		h.Log.Info("role granted", "user", u.ID, "role", vocab.Admin, "by", db.BootstrapGranter)
 	}
 	return u, err
 }

@@ -10,6 +10,7 @@ import (
 
 	"captionai/db"
 	"captionai/views"
+	"captionai/vocab"
 )
 
 // Viewer is who is making a request: an account, a guest who uploaded
@@ -17,7 +18,7 @@ import (
 type Viewer struct {
 	UserID   uuid.UUID
 	Email    string
-	Role     string // db.RoleUser, RoleModerator or RoleAdmin; "" when not signed in
+	Role     string // vocab.User, RoleModerator or RoleAdmin; "" when not signed in
 	Verified bool
 	GuestID  uuid.UUID
 }
@@ -25,7 +26,7 @@ type Viewer struct {
 func (v Viewer) SignedIn() bool { return v.UserID != uuid.Nil }
 
 // IsAdmin reports whether the viewer holds the admin role.
-func (v Viewer) IsAdmin() bool { return v.Role == db.RoleAdmin }
+func (v Viewer) IsAdmin() bool { return v.Role == vocab.Admin }
 
 // Owns reports whether img belongs to the viewer's account or guest session.
 func (v Viewer) Owns(img db.Image) bool {
@@ -36,7 +37,7 @@ func (v Viewer) Owns(img db.Image) bool {
 // CanSee is the one visibility rule: public and unlisted images are open to
 // anyone with the link; private ones only to their owner and admins.
 func (v Viewer) CanSee(img db.Image) bool {
-	return img.Visibility != db.Private || v.Owns(img) || v.IsAdmin()
+	return img.Visibility != vocab.Private || v.Owns(img) || v.IsAdmin()
 }
 
 // CanEdit reports whether the viewer may change or delete img.

@@ -3,11 +3,9 @@ package handlers
 import (
 	"net/http"
 
-	"captionai/db"
 	"captionai/views"
+	"captionai/vocab"
 )
-
-func validVisibility(v string) bool { return v == db.Public || v == db.Unlisted || v == db.Private }
 
 // setVisibility lets the owner (or an admin) change who sees an image.
 func (h *Handler) setVisibility(w http.ResponseWriter, r *http.Request) {
@@ -20,7 +18,7 @@ func (h *Handler) setVisibility(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vis := r.PostFormValue("visibility")
-	if !validVisibility(vis) {
+	if !vocab.ValidVisibility(vis) {
 		h.fail(w, r, http.StatusUnprocessableEntity, "Unknown visibility", "Choose public, unlisted or private.")
 		return
 	}

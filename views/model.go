@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"captionai/vocab"
 )
 
 // Image is what a page shows of one uploaded image.
 type Image struct {
 	ID          string
 	Name        string // original file name
-	Status      string // queued, captioning, captioned, failed
+	Status      string // a vocab status
 	Caption     string
 	Model       string
 	Error       string
@@ -24,14 +26,14 @@ type Image struct {
 	TotalMS     float64
 	CreatedAt   time.Time
 	CaptionedAt *time.Time
-	Visibility  string // public, unlisted, private
+	Visibility  string // a vocab visibility
 	CanEdit     bool   // the visitor owns it, or is an admin
 }
 
 func (i Image) URL() string       { return "/images/" + i.ID }
 func (i Image) FileURL() string   { return "/images/" + i.ID + "/file" }
 func (i Image) EventsURL() string { return "/images/" + i.ID + "/events" }
-func (i Image) Finished() bool    { return i.Status == "captioned" || i.Status == "failed" }
+func (i Image) Finished() bool    { return vocab.Finished(i.Status) }
 
 // SSEName is the event that carries an image's new HTML on every stream.
 func SSEName(id string) string { return "image-" + id }
@@ -48,19 +50,7 @@ func (i Image) Alt() string {
 }
 
 // StatusLabel is the status in words for people.
-func (i Image) StatusLabel() string {
-	switch i.Status {
-	case "queued":
-		return "Waiting in line"
-	case "captioning":
-		return "Writing caption…"
-	case "captioned":
-		return "Captioned"
-	case "failed":
-		return "Failed"
-	}
-	return i.Status
-}
+func (i Image) StatusLabel() string { return vocab.StatusLabel(i.Status) }
 
 // FailureText says why a failed image has no caption, for people.
 func (i Image) FailureText() string {
@@ -95,7 +85,8 @@ type Gallery struct {
 	Query    string // the caption search, if any
 }
 
-func humanBytes(n int64) string {
+// HumanBytes is a size for people: "3.2 MB", "12 KB".
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
@@ -113,14 +104,4 @@ func timeText(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC
 
 func itoa(n int) string { return fmt.Sprint(n) }
 
-func visibilityLabel(v string) string {
-	switch v {
-	case "public":
-		return "Public: shown in the gallery"
-	case "unlisted":
-		return "Unlisted: anyone with the link"
-	case "private":
-		return "Private: only me"
-	}
-	return v
-}
+

@@ -17,7 +17,6 @@ import (
 	"captionai/config"
 	"captionai/db"
 	"captionai/imagefile"
-	"captionai/inference"
 	"captionai/vocab"
 )
 
@@ -106,13 +105,7 @@ func caption(ctx context.Context, cfg config.Config, files []string) error {
 	if len(files) == 0 {
 		return errors.New("caption: name at least one image file")
 	}
-	if err := app.CheckModel(cfg); err != nil {
-		return err
-	}
-	if err := inference.InitRuntime(cfg.ORTLib); err != nil {
-		return fmt.Errorf("loading ONNX Runtime from %s: %w", cfg.ORTLib, err)
-	}
-	m, err := inference.Open(inference.Options{Dir: cfg.ModelDir, Sessions: 1, Threads: cfg.ThreadsPerJob})
+	m, err := app.LoadModel(cfg, 1)
 	if err != nil {
 		return err
 	}

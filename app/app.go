@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -55,37 +54,34 @@ type App struct {
 	sessions *scs.SessionManager
 }
 
-// CheckModel reports, before anything starts, a missing ONNX Runtime
-// library or model directory in words that say what to do.
-func CheckModel(cfg config.Config) error {
-	if _, err := os.Stat(cfg.ORTLib); err != nil {
-		return fmt.Errorf("the ONNX Runtime library is missing at %s (ORT_LIB): run `go tool task ort` to fetch it, or set ORT_LIB to libonnxruntime.so", cfg.ORTLib)
+// LoadModel loads ONNX Runtime and the captioning model with sessions
+// ONNX sessions; its errors say which setting to fix.
+func LoadModel(cfg config.Config, sessions int) (*inference.Model, error) {
+	m, err := inference.Open(inference.Options{Dir: cfg.ModelDir, LibPath: cfg.ORTLib, Sessions: sessions, Threads: cfg.ThreadsPerJob})
+	if err != nil {
+		return nil, fmt.Errorf("loading the model in %s (MODEL_DIR) with the ONNX Runtime library %s (ORT_LIB): %w\n"+
+			"`go tool task ort` fetches the library; MODEL_DIR must hold a captioning model exported in the Optimum layout", cfg.ModelDir, cfg.ORTLib, err)
 	}
-	if st, err := os.Stat(cfg.ModelDir); err != nil || !st.IsDir() {
-		return fmt.Errorf("the model directory %s (MODEL_DIR) does not exist: point MODEL_DIR at a captioning model exported in the Optimum layout", cfg.ModelDir)
-	}
-	for _, f := range []string{"config.json", "preprocessor_config.json", "tokenizer.json", "onnx/encoder_model.onnx"} {
-		if _, err := os.Stat(filepath.Join(cfg.ModelDir, f)); err != nil {
-			return fmt.Errorf("the model directory %s (MODEL_DIR) has no %s: point MODEL_DIR at a captioning model exported in the Optimum layout", cfg.ModelDir, f)
-		}
-	}
-	return nil
+	return m, nil
 }
 
 // Open connects to (or starts) Postgres, applies migrations and prepares the
 // roles. With no roles it only migrates.
 func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger) (a *App, err error) {
-	if roles.Worker {
-		if err := CheckModel(cfg); err != nil {
-			return nil, err
-		}
-	}
 	a = &App{cfg: cfg, roles: roles, log: log}
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
+	if roles.Worker {
+		// First, so a missing model fails before Postgres starts.
+		start := time.Now()
+		if a.model, err = LoadModel(cfg, cfg.Workers); err != nil {
+			return a, err
+		}
+		log.Info("model loaded", "model", a.model.Name(), "sessions", cfg.Workers, "took", time.Since(start).Round(time.Millisecond))
+	}
 
 	url := cfg.DatabaseURL
 	if url == "" {
@@ -124,15 +120,6 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 		return a, err
 	}
 	if roles.Worker {
-		if err := inference.InitRuntime(cfg.ORTLib); err != nil {
-			return a, fmt.Errorf("loading ONNX Runtime from %s: %w", cfg.ORTLib, err)
-		}
-		start := time.Now()
-		a.model, err = inference.Open(inference.Options{Dir: cfg.ModelDir, Sessions: cfg.Workers, Threads: cfg.ThreadsPerJob})
-		if err != nil {
-			return a, fmt.Errorf("loading the model: %w", err)
-		}
-		log.Info("model loaded", "model", a.model.Name(), "sessions", cfg.Workers, "took", time.Since(start).Round(time.Millisecond))
 		a.river, err = jobs.NewWorker(a.Pool, jobs.WorkerConfig{
 			DB: a.Store, Files: a.files, Model: a.model, Sessions: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
 			GuestRetention: cfg.GuestRetention, Mail: sender, PublicURL: cfg.PublicURL, Log: log,

@@ -536,12 +536,14 @@ func TestJobOfCrashedWorkerRunsAgain(t *testing.T) {
 
 func TestStartupErrorsSayWhatIsMissing(t *testing.T) {
 	t.Parallel()
-	cfg := config.Config{ORTLib: "/nonexistent/libonnxruntime.so", ModelDir: testutil.TinyModel(t)}
-	if err := app.CheckModel(cfg); err == nil || !strings.Contains(err.Error(), "ONNX Runtime library is missing") {
+	dir := t.TempDir()
+	cfg := config.Config{ORTLib: testutil.ORTLib(t), ModelDir: dir}
+	if _, err := app.LoadModel(cfg, 1); err == nil || !strings.Contains(err.Error(), "has no onnx/encoder_model.onnx") ||
+		!strings.Contains(err.Error(), "MODEL_DIR") {
 		t.Fatalf("err = %v", err)
 	}
-	cfg = config.Config{ORTLib: testutil.ORTLib(t), ModelDir: t.TempDir()}
-	if err := app.CheckModel(cfg); err == nil || !strings.Contains(err.Error(), "has no config.json") {
+	cfg = config.Config{ORTLib: "/nonexistent/libonnxruntime.so", ModelDir: testutil.TinyModel(t)}
+	if _, err := app.LoadModel(cfg, 1); err == nil || !strings.Contains(err.Error(), "ORT_LIB") || !strings.Contains(err.Error(), "go tool task ort") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -46,7 +46,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, title
 	case wantsJSON(r):
 		h.writeJSON(w, status, map[string]string{"error": message})
 	case isHTMX(r):
-		h.render(w, r, status, views.UploadErrors(views.UploadForm{Message: message}))
+		h.render(w, r, status, views.ErrorAlert(message, nil))
 	default:
 		h.render(w, r, status, views.ErrorPage(status, title, message))
 	}

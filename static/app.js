@@ -9,15 +9,19 @@ document.addEventListener("htmx:beforeRequest", function (evt) {
   var bar = document.querySelector("#upload-progress progress");
   if (bar) bar.value = 0;
 });
-// Show a server error page's message instead of failing silently.
-document.addEventListener("htmx:responseError", function (evt) {
-  var target = document.getElementById("upload-results");
-  if (target && evt.detail.xhr.status >= 400 && evt.detail.xhr.responseText) {
-    target.innerHTML = evt.detail.xhr.responseText;
+// Error answers carry a message fragment: show it where the request's
+// result would have gone if it names a target, else at the top of the page.
+document.addEventListener("htmx:beforeSwap", function (evt) {
+  var xhr = evt.detail.xhr;
+  if (xhr.status < 400 || !xhr.responseText) return;
+  evt.detail.shouldSwap = true;
+  evt.detail.isError = false;
+  if (!evt.detail.requestConfig.elt.closest("[hx-target]")) {
+    evt.detail.target = document.getElementById("page-alert");
   }
 });
-document.addEventListener("htmx:sendError", function () {
-  var target = document.getElementById("upload-results");
+document.addEventListener("htmx:sendError", function (evt) {
+  var target = evt.detail.elt.closest("[hx-target]") ? evt.detail.target : document.getElementById("page-alert");
   if (target) {
     target.innerHTML = '<div class="alert" role="alert"><p><strong>The server could not be reached. Check your connection and try again.</strong></p></div>';
   }

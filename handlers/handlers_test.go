@@ -48,7 +48,7 @@ func newTestServer(t testing.TB) *testServer {
 	h := &Handler{
 		DB: store, Users: store, Rates: store, Sessions: sessions, Files: files, Jobs: jobs.Queue{Client: river},
 		Hub: notify.NewHub(), Static: static.FS, Log: testutil.Logger(t), Done: done,
-		Limits: Limits{MaxFileBytes: 20 << 20, MaxPixels: 50_000_000, MaxFiles: 20, GuestUploads: 100, GuestDays: 7},
+		Limits:  Limits{MaxFileBytes: 20 << 20, MaxPixels: 50_000_000, MaxFiles: 20, GuestUploads: 100, GuestDays: 7},
 		TempDir: t.TempDir(),
 	}
 	srv := httptest.NewServer(h.Routes())

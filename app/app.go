@@ -22,6 +22,7 @@ import (
 	"captionai/db"
 	"captionai/db/pgserver"
 	"captionai/handlers"
+	"captionai/imagefile"
 	"captionai/inference"
 	"captionai/jobs"
 	"captionai/mail"
@@ -123,6 +124,7 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 		a.river, err = jobs.NewWorker(a.Pool, jobs.WorkerConfig{
 			DB: a.Store, Files: a.files, Model: a.model, Sessions: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
 			GuestRetention: cfg.GuestRetention, Mail: sender, PublicURL: cfg.PublicURL, Log: log,
+			DecodeBudget: imagefile.NewBudget(imagefile.DefaultBudget),
 		})
 	} else {
 		a.river, err = jobs.NewInserter(a.Pool, log)

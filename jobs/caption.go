@@ -48,6 +48,9 @@ type CaptionWorker struct {
 	Files storage.Store
 	Model Captioner
 	Log   *slog.Logger
+	// DecodeBudget bounds the memory that decoded images take across all
+	// the jobs of the process; nil bounds nothing.
+	DecodeBudget *imagefile.Budget
 }
 
 func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) error {
@@ -67,13 +70,20 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	if err != nil {
 		return err
 	}
-	pixels, err := imagefile.Decode(f)
+	pixels, release, err := w.DecodeBudget.Decode(ctx, f)
 	f.Close()
+	// Deferred too, for a panic in the model: a budget never released would
+	// stall every later job.
+	defer release()
 	if err != nil {
+		if ctx.Err() != nil {
+			return err // cancelled while waiting for the budget: retried
+		}
 		return w.fail(ctx, id, err)
 	}
 
 	res, err := w.Model.Caption(ctx, pixels)
+	release() // pixels is not used past here, so the collector may take it
 	if err != nil {
 		if job.Attempt >= job.MaxAttempts {
 			if ferr := w.DB.MarkFailed(ctx, id, "The captioning model failed: "+err.Error()); ferr != nil {

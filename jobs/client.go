@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"captionai/db"
+	"captionai/imagefile"
 	"captionai/mail"
 	"captionai/storage"
 )
@@ -45,6 +46,9 @@ type WorkerConfig struct {
 	Mail           mail.Sender
 	PublicURL      string // base of links in email
 	Log            *slog.Logger
+	// DecodeBudget is the memory all caption jobs may take at once for
+	// decoded images; nil means a budget of imagefile.DefaultBudget.
+	DecodeBudget *imagefile.Budget
 }
 
 // fetchCooldown is short so that a job inserted right after another is
@@ -54,7 +58,11 @@ const fetchCooldown = 5 * time.Millisecond
 // NewWorker returns a client that inserts and works jobs.
 func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log})
+	budget := c.DecodeBudget
+	if budget == nil {
+		budget = imagefile.NewBudget(imagefile.DefaultBudget)
+	}
+	river.AddWorker(workers, &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget})
 	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})
 	river.AddWorker(workers, &DeleteFilesWorker{Files: c.Files})
 	river.AddWorker(workers, &ResetEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})

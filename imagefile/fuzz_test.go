@@ -82,8 +82,8 @@ func FuzzImage(f *testing.F) {
 		b := img.Bounds()
 		switch {
 		case b.Dx() == info.Width && b.Dy() == info.Height:
-		case ct == "image/jpeg" && b.Dx() == info.Height && b.Dy() == info.Width:
-			// EXIF orientation 5-8: imaging turned it upright.
+		case ct != "image/gif" && b.Dx() == info.Height && b.Dy() == info.Width:
+			// EXIF orientation 5-8: Decode turned it upright.
 		case ct == "image/gif" && b.In(image.Rect(0, 0, info.Width, info.Height)):
 			// image/gif returns the first frame, which may be smaller than
 			// the logical screen Inspect reads.

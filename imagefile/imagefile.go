@@ -80,19 +80,51 @@ func Inspect(r io.ReadSeeker, maxPixels int64) (Info, error) {
 }
 
 // Decode decodes a whole image of an accepted format and turns it upright
-// as its EXIF orientation says.
-func Decode(r io.Reader) (image.Image, error) {
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(12)
-	if len(head) == 0 {
+// as its EXIF orientation says (imaging reads it from JPEG; PNG and WebP
+// keep it in their own chunks, which Orientation reads).
+func Decode(r io.ReadSeeker) (image.Image, error) {
+	head := make([]byte, 12)
+	n, _ := io.ReadFull(r, head)
+	if n == 0 {
 		return nil, errors.New("the file is empty")
 	}
-	if _, err := Sniff(head); err != nil {
+	ct, err := Sniff(head[:n])
+	if err != nil {
 		return nil, err
 	}
-	img, err := imaging.Decode(br, imaging.AutoOrientation(true))
+	orientation := 1
+	if ct != "image/jpeg" {
+		if orientation, err = Orientation(r, ct); err != nil {
+			orientation = 1 // a broken orientation is no reason to refuse the pixels
+		}
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	img, err := imaging.Decode(bufio.NewReader(r), imaging.AutoOrientation(true))
 	if err != nil {
 		return nil, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", err)
 	}
-	return img, nil
+	return orient(img, orientation), nil
+}
+
+// orient applies an EXIF orientation (1-8) to img.
+func orient(img image.Image, orientation int) image.Image {
+	switch orientation {
+	case 2:
+		return imaging.FlipH(img)
+	case 3:
+		return imaging.Rotate180(img)
+	case 4:
+		return imaging.FlipV(img)
+	case 5:
+		return imaging.Transpose(img)
+	case 6:
+		return imaging.Rotate270(img)
+	case 7:
+		return imaging.Transverse(img)
+	case 8:
+		return imaging.Rotate90(img)
+	}
+	return img
 }

@@ -91,3 +91,28 @@ func TestDecodeAppliesEXIFOrientation(t *testing.T) {
 		t.Fatalf("decoded %dx%d, want the 6x4 image turned upright to 4x6", b.Dx(), b.Dy())
 	}
 }
+
+// PNG keeps its orientation in an eXIf chunk, which imaging does not read:
+// Decode turns the pixels upright itself, as browsers do.
+func TestDecodeTurnsPNGUpright(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 6, 4))
+	img.Set(0, 0, color.RGBA{255, 0, 0, 255}) // top left, before turning
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	types, chunks := splitPNG(t, b.Bytes())
+	if types[0] != "IHDR" {
+		t.Fatalf("chunks %v", types)
+	}
+	withExif := append(append(append([]byte("\x89PNG\r\n\x1a\n"), chunks[0]...), mkPNGChunk("eXIf", cameraEXIF(6))...), bytes.Join(chunks[1:], nil)...)
+	got, err := Decode(bytes.NewReader(withExif))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Orientation 6: turn 90° clockwise, so the old top left is the top right.
+	if w, h := got.Bounds().Dx(), got.Bounds().Dy(); w != 4 || h != 6 {
+		t.Fatalf("%d×%d, want 4×6", w, h)
+	}
+	if r, _, _, _ := got.At(3, 0).RGBA(); r>>8 != 255 {
+		t.Errorf("the red pixel is not at the top right")
+	}
+}

@@ -236,31 +236,15 @@ func (s *Store) FailOrphaned(ctx context.Context) (int, error) {
 	return len(ids), nil
 }
 
-// EnqueueFunc inserts the caption job of one image inside tx and returns the
-// job's id.
-type EnqueueFunc func(ctx context.Context, tx pgx.Tx, imageID uuid.UUID) (int64, error)
-
-// CreateImages inserts the images and their jobs in one transaction: either
-// every image is queued with its job, or nothing is. It fills in each
-// image's job, status and creation time.
-func (s *Store) CreateImages(ctx context.Context, imgs []Image, enqueue EnqueueFunc) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("creating images: %w", err)
-	}
-	defer tx.Rollback(ctx)
+// InsertImagesTx inserts queued images in the caller's transaction, which
+// also inserts their caption jobs (each image's JobID) and then commits:
+// either every image is queued with its job, or nothing is. It fills in
+// each image's status and creation time.
+func InsertImagesTx(ctx context.Context, tx pgx.Tx, imgs []Image) error {
 	for i := range imgs {
-		jobID, err := enqueue(ctx, tx, imgs[i].ID)
-		if err != nil {
-			return fmt.Errorf("queueing caption job for %s: %w", imgs[i].ID, err)
-		}
-		imgs[i].JobID = &jobID
 		if err := insertImageTx(ctx, tx, &imgs[i]); err != nil {
 			return err
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("creating images: %w", err)
 	}
 	return nil
 }
@@ -292,51 +276,28 @@ func (s *Store) SetVisibility(ctx context.Context, id uuid.UUID, visibility stri
 	return nil
 }
 
-// FilesFunc arranges, inside tx, for stored files to be deleted once tx
-// commits (a River job inserted in the same transaction).
-type FilesFunc func(ctx context.Context, tx pgx.Tx, keys []string) error
-
-// DeleteImage removes an image row and arranges for its file's deletion.
-func (s *Store) DeleteImage(ctx context.Context, id uuid.UUID, files FilesFunc) error {
-	_, err := s.deleteImagesTx(ctx, nil, files, `id = $1`, id)
-	return err
+// DeleteImageTx deletes an image row in the caller's transaction and
+// returns its storage key, for the caller to queue the file's deletion in
+// the same transaction.
+func DeleteImageTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) ([]string, error) {
+	return deleteImagesTx(ctx, tx, `id = $1`, id)
 }
 
-// deleteImagesTx deletes the matching rows and queues their files'
-// deletion, in tx or, when tx is nil, in a transaction of its own. It
-// returns how many rows went.
-func (s *Store) deleteImagesTx(ctx context.Context, tx pgx.Tx, files FilesFunc, where string, args ...any) (int, error) {
-	own := tx == nil
-	if own {
-		var err error
-		if tx, err = s.pool.Begin(ctx); err != nil {
-			return 0, fmt.Errorf("deleting images: %w", err)
-		}
-		defer tx.Rollback(ctx)
-	}
+// ExpireGuestImagesTx deletes guest uploads older than cutoff that nobody
+// claimed, in the caller's transaction, and returns their storage keys.
+func ExpireGuestImagesTx(ctx context.Context, tx pgx.Tx, cutoff time.Time) ([]string, error) {
+	return deleteImagesTx(ctx, tx, `guest_id IS NOT NULL AND created_at < $1`, cutoff)
+}
+
+// deleteImagesTx deletes the matching rows and returns their storage keys.
+func deleteImagesTx(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]string, error) {
 	rows, err := tx.Query(ctx, `DELETE FROM images WHERE `+where+` RETURNING storage_key`, args...)
 	if err != nil {
-		return 0, fmt.Errorf("deleting images: %w", err)
+		return nil, fmt.Errorf("deleting images: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return 0, fmt.Errorf("deleting images: %w", err)
+		return nil, fmt.Errorf("deleting images: %w", err)
 	}
-	if len(keys) > 0 {
-		if err := files(ctx, tx, keys); err != nil {
-			return 0, fmt.Errorf("queueing file deletion: %w", err)
-		}
-	}
-	if own {
-		if err := tx.Commit(ctx); err != nil {
-			return 0, fmt.Errorf("deleting images: %w", err)
-		}
-	}
-	return len(keys), nil
-}
-
-// ExpireGuestImages deletes guest uploads older than cutoff that nobody
-// claimed, and queues their files' deletion. It returns how many went.
-func (s *Store) ExpireGuestImages(ctx context.Context, cutoff time.Time, files FilesFunc) (int, error) {
-	return s.deleteImagesTx(ctx, nil, files, `guest_id IS NOT NULL AND created_at < $1`, cutoff)
+	return keys, nil
 }

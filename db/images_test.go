@@ -2,7 +2,6 @@ package db_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -20,37 +19,51 @@ func newImage(batch uuid.UUID) db.Image {
 		ContentType: "image/jpeg", OriginalName: "a.jpg", SizeBytes: 10, Width: 2, Height: 2, Visibility: vocab.Public}
 }
 
-// A failed job insert must leave no image row behind.
-func TestCreateImagesIsAllOrNothing(t *testing.T) {
+// insertImages inserts imgs in a transaction of their own, each with the
+// job id jobID gives it (or none).
+func insertImages(t *testing.T, s *db.Store, imgs []db.Image, jobID func(tx pgx.Tx, img db.Image) int64) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for i := range imgs {
+		if jobID != nil {
+			id := jobID(tx, imgs[i])
+			imgs[i].JobID = &id
+		}
+	}
+	if err := db.InsertImagesTx(ctx, tx, imgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rows inserted in a transaction that fails are not left behind.
+func TestInsertImagesTxIsTheCallersTransaction(t *testing.T) {
 	t.Parallel()
 	pool, _ := testutil.NewDB(t)
 	s := db.New(pool)
 	ctx := context.Background()
 	batch := uuid.New()
 	imgs := []db.Image{newImage(batch), newImage(batch)}
-	calls := 0
-	err := s.CreateImages(ctx, imgs, func(ctx context.Context, tx pgx.Tx, id uuid.UUID) (int64, error) {
-		calls++
-		if calls == 2 {
-			return 0, errors.New("queue unavailable")
-		}
-		return int64(calls), nil
-	})
-	if err == nil {
-		t.Fatal("want an error")
-	}
-	got, err := s.Batch(ctx, batch)
+	tx, err := s.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 0 {
-		t.Fatalf("%d rows left after a failed transaction", len(got))
-	}
-
-	if err := s.CreateImages(ctx, imgs, func(context.Context, pgx.Tx, uuid.UUID) (int64, error) { return 7, nil }); err != nil {
+	if err := db.InsertImagesTx(ctx, tx, imgs); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Batch(ctx, batch)
+	tx.Rollback(ctx) // the caller's job insert failed, say
+	if got, _ := s.Batch(ctx, batch); len(got) != 0 {
+		t.Fatalf("%d rows left after a rolled-back transaction", len(got))
+	}
+	insertImages(t, s, imgs, func(pgx.Tx, db.Image) int64 { return 7 })
+	got, _ := s.Batch(ctx, batch)
 	if len(got) != 2 || got[0].Status != vocab.Queued || *got[0].JobID != 7 {
 		t.Fatalf("got %+v", got)
 	}
@@ -65,18 +78,19 @@ func TestFailOrphaned(t *testing.T) {
 	ctx := context.Background()
 	batch := uuid.New()
 	orphan, live := newImage(batch), newImage(batch)
-	if err := s.CreateImages(ctx, []db.Image{orphan, live}, func(ctx context.Context, tx pgx.Tx, id uuid.UUID) (int64, error) {
+	insertImages(t, s, []db.Image{orphan, live}, func(tx pgx.Tx, img db.Image) int64 {
 		var jobID int64
 		state := "discarded"
-		if id == live.ID {
+		if img.ID == live.ID {
 			state = "running"
 		}
 		err := tx.QueryRow(ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, state, priority, finalized_at)
 			VALUES ('{}', 'caption', 5, 'caption', $1::river_job_state, 1, CASE WHEN $1::text = 'discarded' THEN now() END) RETURNING id`, state).Scan(&jobID)
-		return jobID, err
-	}); err != nil {
-		t.Fatal(err)
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jobID
+	})
 	if _, err := pool.Exec(ctx, `UPDATE images SET status = 'captioning', created_at = now() - interval '1 minute'`); err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +105,8 @@ func TestFailOrphaned(t *testing.T) {
 	}
 }
 
-// Unclaimed guest uploads older than the cutoff go, with their files
-// queued for deletion in the same transaction; accounts' uploads stay.
+// Unclaimed guest uploads older than the cutoff go, and their storage keys
+// come back for the caller to queue; accounts' uploads stay.
 func TestExpireGuestImages(t *testing.T) {
 	t.Parallel()
 	pool, _ := testutil.NewDB(t)
@@ -105,19 +119,20 @@ func TestExpireGuestImages(t *testing.T) {
 	u := createUser(t, s, "keeper@example.com")
 	kept := newImage(uuid.New())
 	kept.UserID, kept.Visibility = &u.ID, vocab.Public
-	noJob := func(context.Context, pgx.Tx, uuid.UUID) (int64, error) { return 1, nil }
-	if err := s.CreateImages(ctx, []db.Image{old, fresh, kept}, noJob); err != nil {
-		t.Fatal(err)
-	}
+	insertImages(t, s, []db.Image{old, fresh, kept}, nil)
 	pool.Exec(ctx, `UPDATE images SET created_at = now() - interval '8 days' WHERE id = ANY($1)`, []uuid.UUID{old.ID, kept.ID})
 
-	var queued []string
-	n, err := s.ExpireGuestImages(ctx, time.Now().Add(-7*24*time.Hour), func(ctx context.Context, tx pgx.Tx, keys []string) error {
-		queued = append(queued, keys...)
-		return nil
-	})
-	if err != nil || n != 1 || len(queued) != 1 || queued[0] != old.StorageKey {
-		t.Fatalf("expired %d (%v), queued %v", n, err, queued)
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	keys, err := db.ExpireGuestImagesTx(ctx, tx, time.Now().Add(-7*24*time.Hour))
+	if err != nil || len(keys) != 1 || keys[0] != old.StorageKey {
+		t.Fatalf("expired %v (%v), want only the old guest upload", keys, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
 	for id, want := range map[uuid.UUID]bool{old.ID: false, fresh.ID: true, kept.ID: true} {
 		_, err := s.Image(ctx, id)

@@ -165,21 +165,18 @@ func (s *Store) SetLastVisibility(ctx context.Context, id uuid.UUID, visibility 
 	return nil
 }
 
-// DeleteUser removes an account and its images, and queues the deletion of
-// their files, in one transaction.
-func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID, files FilesFunc) error {
-	tx, err := s.pool.Begin(ctx)
+// DeleteUserTx removes an account and its images in the caller's
+// transaction and returns the images' storage keys, for the caller to
+// queue their deletion in the same transaction.
+func DeleteUserTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) ([]string, error) {
+	keys, err := deleteImagesTx(ctx, tx, `user_id = $1`, id)
 	if err != nil {
-		return fmt.Errorf("deleting account: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := s.deleteImagesTx(ctx, tx, files, `user_id = $1`, id); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("deleting account: %w", err)
+		return nil, fmt.Errorf("deleting account: %w", err)
 	}
-	return tx.Commit(ctx)
+	return keys, nil
 }
 
 // DeleteExpired removes expired sessions, and sign-in failures, tokens and

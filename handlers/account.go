@@ -4,6 +4,10 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/jackc/pgx/v5"
+
+	"captionai/db"
+
 	"captionai/views"
 )
 
@@ -85,7 +89,8 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnprocessableEntity, views.AccountPage(forms))
 		return
 	}
-	if err := h.Users.DeleteUser(r.Context(), v.UserID, h.Jobs.DeleteFilesTx); err != nil {
+	err := h.deleteTx(r.Context(), func(tx pgx.Tx) ([]string, error) { return db.DeleteUserTx(r.Context(), tx, v.UserID) })
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}

@@ -32,9 +32,7 @@ type ImageStore interface {
 	SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]db.Image, error)
 	All(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
 	OwnedBy(ctx context.Context, o db.Owner, before time.Time, limit int) ([]db.Image, error)
-	CreateImages(ctx context.Context, imgs []db.Image, enqueue db.EnqueueFunc) error
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
-	DeleteImage(ctx context.Context, id uuid.UUID, files db.FilesFunc) error
 	Ping(ctx context.Context) error
 }
 
@@ -47,7 +45,6 @@ type UserStore interface {
 	SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool) (db.User, error)
 	SetPassword(ctx context.Context, id uuid.UUID, hash string) error
 	SetLastVisibility(ctx context.Context, id uuid.UUID, visibility string) error
-	DeleteUser(ctx context.Context, id uuid.UUID, files db.FilesFunc) error
 	BeginLogin(ctx context.Context, email string, ip netip.Addr) (time.Duration, error)
 	LoginSucceeded(ctx context.Context, email string, ip netip.Addr) error
 	ClearLoginFailures(ctx context.Context, email string) error
@@ -62,12 +59,11 @@ type RateStore interface {
 	Used(ctx context.Context, l db.Limit, key string) (int, error)
 }
 
-// Jobs queues background work.
+// Jobs queues background work: in the caller's transaction, which commits
+// the jobs together with its rows, or on their own.
 type Jobs interface {
-	InsertManyTx(ctx context.Context, tx pgx.Tx, args ...river.JobArgs) error
+	InsertManyTx(ctx context.Context, tx pgx.Tx, args ...river.JobArgs) (jobIDs []int64, err error)
 	Insert(ctx context.Context, args ...river.JobArgs) error
-	EnqueueCaption(ctx context.Context, tx pgx.Tx, imageID uuid.UUID) (jobID int64, err error)
-	DeleteFilesTx(ctx context.Context, tx pgx.Tx, keys []string) error
 }
 
 // Limits bound what an upload may hold.

@@ -62,7 +62,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		mail = jobs.VerifyEmailArgs{UserID: u.ID}
 	}
 	if !over {
-		if err := h.Jobs.InsertManyTx(ctx, tx, mail); err != nil {
+		if _, err := h.Jobs.InsertManyTx(ctx, tx, mail); err != nil {
 			h.serverError(w, r, err)
 			return
 		}

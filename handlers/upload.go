@@ -17,9 +17,11 @@ import (
 	"unicode"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 
 	"captionai/db"
 	"captionai/imagefile"
+	"captionai/jobs"
 	"captionai/views"
 	"captionai/vocab"
 )
@@ -182,11 +184,35 @@ func (h *Handler) store(ctx context.Context, files []*staged, imgs []db.Image) e
 		}
 		saved = append(saved, imgs[i].StorageKey)
 	}
-	if err := h.DB.CreateImages(ctx, imgs, h.Jobs.EnqueueCaption); err != nil {
+	if err := h.insertImages(ctx, imgs); err != nil {
 		cleanup()
 		return err
 	}
 	return nil
+}
+
+// insertImages inserts the rows and their caption jobs in one transaction.
+func (h *Handler) insertImages(ctx context.Context, imgs []db.Image) error {
+	tx, err := h.DB.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	args := make([]river.JobArgs, len(imgs))
+	for i, img := range imgs {
+		args[i] = jobs.CaptionArgs{ImageID: img.ID}
+	}
+	ids, err := h.Jobs.InsertManyTx(ctx, tx, args...)
+	if err != nil {
+		return err
+	}
+	for i := range imgs {
+		imgs[i].JobID = &ids[i]
+	}
+	if err := db.InsertImagesTx(ctx, tx, imgs); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // uploadFields are the form's other fields.

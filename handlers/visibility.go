@@ -3,6 +3,9 @@ package handlers
 import (
 	"net/http"
 
+	"github.com/jackc/pgx/v5"
+
+	"captionai/db"
 	"captionai/views"
 	"captionai/vocab"
 )
@@ -45,7 +48,8 @@ func (h *Handler) deleteImage(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, views.ConfirmDeletePage(toView(img, viewerFrom(r.Context()))))
 		return
 	}
-	if err := h.DB.DeleteImage(r.Context(), img.ID, h.Jobs.DeleteFilesTx); err != nil {
+	err := h.deleteTx(r.Context(), func(tx pgx.Tx) ([]string, error) { return db.DeleteImageTx(r.Context(), tx, img.ID) })
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}

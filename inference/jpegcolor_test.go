@@ -3,6 +3,7 @@ package inference
 import (
 	"image"
 	"image/png"
+	"io"
 	"testing"
 
 	"captionai/imagefile"
@@ -15,7 +16,7 @@ import (
 func TestJPEGPixelsMatchLibjpeg(t *testing.T) {
 	for _, name := range []string{"chroma420", "chroma422"} {
 		t.Run(name, func(t *testing.T) {
-			img := decodeFile(t, "testdata/"+name+".jpg", imagefile.Decode)
+			img := decodeFile(t, "testdata/"+name+".jpg", func(r io.Reader) (image.Image, error) { return imagefile.Decode(r.(io.ReadSeeker)) })
 			if _, ok := img.(*image.YCbCr); !ok {
 				t.Fatalf("decoded to %T, want *image.YCbCr", img)
 			}

@@ -93,7 +93,7 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 		return fmt.Errorf("captioning %s: %w", id, err)
 	}
 
-	tx, err := w.DB.Pool().Begin(ctx)
+	tx, err := w.DB.Begin(ctx)
 	if err != nil {
 		return err
 	}

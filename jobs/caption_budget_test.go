@@ -95,9 +95,7 @@ func captionAll(t *testing.T, budget *imagefile.Budget) *countingModel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.CreateImages(ctx, imgs, jobs.Queue{Client: client}.EnqueueCaption); err != nil {
-		t.Fatal(err)
-	}
+	queueCaptions(t, store, client, imgs)
 	if err := client.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -153,5 +151,30 @@ func TestCaptionJobsRunTogetherWithinBudget(t *testing.T) {
 	model := captionAll(t, imagefile.NewBudget(1<<30))
 	if model.peak < 2 {
 		t.Errorf("peak concurrency %d with a budget that fits every image", model.peak)
+	}
+}
+
+// queueCaptions inserts imgs and their caption jobs in one transaction,
+// as an upload does.
+func queueCaptions(t *testing.T, store *db.Store, client *jobs.Client, imgs []db.Image) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := store.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for i := range imgs {
+		res, err := client.InsertTx(ctx, tx, jobs.CaptionArgs{ImageID: imgs[i].ID}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs[i].JobID = &res.Job.ID
+	}
+	if err := db.InsertImagesTx(ctx, tx, imgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

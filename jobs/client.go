@@ -68,9 +68,7 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	river.AddWorker(workers, &ResetEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
 	river.AddWorker(workers, &VerifyEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
 	river.AddWorker(workers, &AccountExistsWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
-	// Housekeeping queues file deletions with this client, set once made.
-	housekeeping := &HousekeepingWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log}
-	river.AddWorker(workers, housekeeping)
+	river.AddWorker(workers, &HousekeepingWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log})
 
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: c.Log,
@@ -97,6 +95,5 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	housekeeping.Queue = Queue{Client: client}
 	return client, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 )
@@ -14,17 +13,22 @@ type Queue struct {
 	Client *Client
 }
 
-// InsertManyTx inserts jobs in the caller's transaction; they exist exactly
-// when the caller's rows do.
-func (q Queue) InsertManyTx(ctx context.Context, tx pgx.Tx, args ...river.JobArgs) error {
+// InsertManyTx inserts jobs in the caller's transaction, so they exist
+// exactly when the caller's rows do, and returns their ids in order.
+func (q Queue) InsertManyTx(ctx context.Context, tx pgx.Tx, args ...river.JobArgs) ([]int64, error) {
 	params := make([]river.InsertManyParams, len(args))
 	for i, a := range args {
 		params[i] = river.InsertManyParams{Args: a}
 	}
-	if _, err := q.Client.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("queueing jobs: %w", err)
+	res, err := q.Client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("queueing jobs: %w", err)
 	}
-	return nil
+	ids := make([]int64, len(res))
+	for i, r := range res {
+		ids[i] = r.Job.ID
+	}
+	return ids, nil
 }
 
 // Insert queues jobs on their own.
@@ -37,21 +41,4 @@ func (q Queue) Insert(ctx context.Context, args ...river.JobArgs) error {
 		return fmt.Errorf("queueing jobs: %w", err)
 	}
 	return nil
-}
-
-// EnqueueCaption inserts the caption job for an image inside the upload's
-// transaction (InsertTx), so the job exists exactly when the row does.
-func (q Queue) EnqueueCaption(ctx context.Context, tx pgx.Tx, imageID uuid.UUID) (int64, error) {
-	res, err := q.Client.InsertTx(ctx, tx, CaptionArgs{ImageID: imageID}, nil)
-	if err != nil {
-		return 0, err
-	}
-	return res.Job.ID, nil
-}
-
-// DeleteFilesTx queues the deletion of stored files in the transaction that
-// deletes their rows; it is a db.FilesFunc.
-func (q Queue) DeleteFilesTx(ctx context.Context, tx pgx.Tx, keys []string) error {
-	_, err := q.Client.InsertTx(ctx, tx, DeleteFilesArgs{Keys: keys}, nil)
-	return err
 }

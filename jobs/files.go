@@ -2,9 +2,11 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"captionai/db"
@@ -43,18 +45,30 @@ func (HousekeepingArgs) Kind() string { return "housekeeping" }
 type HousekeepingWorker struct {
 	river.WorkerDefaults[HousekeepingArgs]
 	DB        *db.Store
-	Queue     Queue
 	Retention time.Duration // of unclaimed guest uploads
 	Log       *slog.Logger
 }
 
 func (w *HousekeepingWorker) Work(ctx context.Context, job *river.Job[HousekeepingArgs]) error {
-	n, err := w.DB.ExpireGuestImages(ctx, time.Now().Add(-w.Retention), w.Queue.DeleteFilesTx)
+	tx, err := w.DB.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		w.Log.Info("deleted unclaimed guest uploads", "count", n, "older_than", w.Retention)
+	defer tx.Rollback(ctx)
+	keys, err := db.ExpireGuestImagesTx(ctx, tx, time.Now().Add(-w.Retention))
+	if err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertTx(ctx, tx, DeleteFilesArgs{Keys: keys}, nil); err != nil {
+			return fmt.Errorf("queueing file deletion: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		w.Log.Info("deleted unclaimed guest uploads", "count", len(keys), "older_than", w.Retention)
 	}
 	return w.DB.DeleteExpired(ctx, time.Now().Add(-24*time.Hour))
 }

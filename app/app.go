@@ -87,7 +87,7 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 	url := cfg.DatabaseURL
 	if url == "" {
 		log.Info("DATABASE_URL is unset: starting an embedded Postgres", "dir", filepath.Join(cfg.DataDir, "postgres"), "port", cfg.EmbeddedPGPort)
-		a.pg, err = pgserver.Start(ctx, pgserver.Options{DataDir: filepath.Join(cfg.DataDir, "postgres"), Port: cfg.EmbeddedPGPort, Log: log})
+		a.pg, err = pgserver.Start(ctx, pgserver.Options{DataDir: filepath.Join(cfg.DataDir, "postgres"), Port: cfg.EmbeddedPGPort, BinDir: cfg.PGBinDir, Log: log})
 		if err != nil {
 			return a, fmt.Errorf("embedded Postgres: %w", err)
 		}

@@ -52,12 +52,12 @@ func start(t testing.TB, o opts) *server {
 	if o.mediaDir == "" {
 		o.mediaDir = t.TempDir()
 	}
-	cfg := config.Config{
-		DatabaseURL: o.dbURL, MediaDir: o.mediaDir, ModelDir: testutil.TinyModel(t), ORTLib: testutil.ORTLib(t),
-		Workers: 2, ThreadsPerJob: 1, MaxUploadBytes: 20 << 20, MaxPixels: 50_000_000, MaxFiles: 20,
-		JobTimeout: 30 * time.Second, RescueAfter: time.Minute,
-		GuestUploads: 1000, GuestRetention: 7 * 24 * time.Hour, MailFrom: "CaptionAI <noreply@localhost>",
-	}
+	// What an operator gets by default, plus what the tests need.
+	cfg := config.Defaults()
+	cfg.DatabaseURL, cfg.MediaDir = o.dbURL, o.mediaDir
+	cfg.ModelDir, cfg.ORTLib = testutil.TinyModel(t), testutil.ORTLib(t)
+	cfg.Workers, cfg.JobTimeout, cfg.RescueAfter = 2, 30*time.Second, time.Minute
+	cfg.GuestUploads = 1000
 	if o.tweak != nil {
 		o.tweak(&cfg)
 	}

@@ -14,13 +14,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"captionai/app"
+	"captionai/config"
 	"captionai/testutil"
 )
 
 // browser starts headless Debian chromium for one test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := os.Getenv("CHROMIUM")
+	path := config.Test().Chromium
 	if path == "" {
 		p, err := exec.LookPath("chromium")
 		if err != nil {
@@ -72,7 +73,7 @@ func steps(ctx context.Context, actions ...chromedp.Action) error {
 
 // screenshot keeps a picture of the page when SCREENSHOT_DIR is set.
 func screenshot(t *testing.T, ctx context.Context, name string) {
-	dir := os.Getenv("SCREENSHOT_DIR")
+	dir := config.Test().ScreenshotDir
 	if dir == "" {
 		return
 	}

@@ -1,8 +1,11 @@
-// Package config reads CaptionAI's settings from the environment. It is the
-// one place where defaults live; README.md documents the same table.
+// Package config reads CaptionAI's settings from the environment. Vars is
+// the one table of them: Load, Defaults and --help are driven by it, and a
+// test checks README.md's configuration table against it.
 package config
 
 import (
+	_ "embed"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -30,6 +33,7 @@ type Config struct {
 	JobTimeout     time.Duration // one caption job
 	RescueAfter    time.Duration // a running job older than this is presumed orphaned by a dead worker
 	EmbeddedPGPort int           // TCP port of the embedded Postgres (loopback only)
+	PGBinDir       string        // initdb and postgres for the embedded Postgres; empty: search
 	PublicURL      string        // how users reach the app; links in email, Secure cookies when https
 	SMTPURL        string        // empty: log mail instead of sending it
 	MailFrom       string
@@ -39,112 +43,206 @@ type Config struct {
 	TrustedProxies []net.IPNet   // reverse proxies whose X-Forwarded-For is believed
 }
 
-// Var describes one environment variable for --help and the README.
-type Var struct {
-	Name, Default, Help string
-}
+// The pinned ONNX Runtime lives in ort.env, which the Taskfile and the
+// scripts read too, so the version is written down once.
+//
+//go:embed ort.env
+var ortEnv string
 
-// Vars lists the variables Load reads, in display order.
-var Vars = []Var{
-	{"DATABASE_URL", "", "Postgres URL. Unset: run an embedded Postgres from the machine's binaries under DATA_DIR/postgres"},
-	{"DATA_DIR", "./data", "local state: the embedded Postgres cluster"},
-	{"ADDR", "127.0.0.1:8080", "HTTP listen address"},
-	{"MEDIA_DIR", "./data/media", "where uploaded images are stored"},
-	{"MODEL_DIR", "./models/captionai-flickr8k", "captioning model directory (onnx/, config.json, tokenizer.json, ...)"},
-	{"ORT_LIB", "./.cache/onnxruntime/1.24.3/libonnxruntime.so.1", "ONNX Runtime shared library (`go tool task ort` fetches it)"},
-	{"WORKERS", "number of CPUs", "ONNX sessions per worker process, which is also the caption jobs run at once"},
-	{"THREADS_PER_JOB", "1", "intra-op threads of each ONNX session"},
-	{"MAX_UPLOAD_MB", "20", "largest accepted file, in MB"},
-	{"MAX_MEGAPIXELS", "50", "largest accepted image, in megapixels (checked before decoding)"},
-	{"MAX_FILES", "20", "most files in one upload"},
-	{"JOB_TIMEOUT", "1m", "time limit of one caption job"},
-	{"RESCUE_AFTER", "JOB_TIMEOUT + 30s", "a job running this long is presumed orphaned by a dead worker and run again"},
-	{"EMBEDDED_PG_PORT", "5488", "loopback port of the embedded Postgres"},
-	{"PUBLIC_URL", "http://ADDR", "how users reach the app: links in email; https makes cookies Secure"},
-	{"SMTP_URL", "", "mail server, smtp://user:pass@host:587 or smtps://host:465. Unset: mail is logged, not sent"},
-	{"MAIL_FROM", "CaptionAI <noreply@localhost>", "sender of password reset mail"},
-	{"ADMIN_EMAILS", "", "comma-separated addresses whose accounts become admins once the address is verified; an address taken off the list loses the role it gave at the next start"},
-	{"GUEST_RETENTION_DAYS", "7", "unclaimed guest uploads are deleted after this many days"},
-	{"GUEST_UPLOADS_PER_HOUR", "20", "photos a guest may upload per hour from one IP address"},
-	{"TRUSTED_PROXIES", "", "comma-separated addresses or CIDR ranges of your reverse proxies; requests from them are counted by the client address in X-Forwarded-For. Unset: the header is ignored"},
-}
+var (
+	ORTVersion = pinned("ORT_VERSION") // onnxruntime-node npm package version
+	ORTSHA256  = pinned("ORT_SHA256")  // of its linux-x64 libonnxruntime.so.1
+	// DefaultORTLib is where `go tool task ort` puts the pinned library.
+	DefaultORTLib = "./.cache/onnxruntime/" + ORTVersion + "/libonnxruntime.so.1"
+)
 
-// Load reads the environment, falling back to the defaults in Vars.
-func Load() (Config, error) {
-	var errs []string
-	getInt := func(name string, def int) int {
-		v := strings.TrimSpace(os.Getenv(name))
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Sprintf("%s=%q: want a positive whole number", name, v))
-			return def
-		}
-		return n
-	}
-	getDur := func(name string, def time.Duration) time.Duration {
-		v := strings.TrimSpace(os.Getenv(name))
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Sprintf("%s=%q: want a positive duration such as 90s or 2m", name, v))
-			return def
-		}
-		return d
-	}
-	get := func(name, def string) string {
-		if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+func pinned(key string) string {
+	for _, line := range strings.Split(ortEnv, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"="); ok && v != "" {
 			return v
 		}
-		return def
 	}
+	panic("config/ort.env sets no " + key)
+}
 
-	c := Config{
-		DatabaseURL:    get("DATABASE_URL", ""),
-		DataDir:        get("DATA_DIR", "./data"),
-		Addr:           get("ADDR", "127.0.0.1:8080"),
-		ModelDir:       get("MODEL_DIR", "./models/captionai-flickr8k"),
-		ORTLib:         get("ORT_LIB", "./.cache/onnxruntime/1.24.3/libonnxruntime.so.1"),
-		Workers:        getInt("WORKERS", runtime.NumCPU()),
-		ThreadsPerJob:  getInt("THREADS_PER_JOB", 1),
-		MaxUploadBytes: int64(getInt("MAX_UPLOAD_MB", 20)) << 20,
-		MaxPixels:      int64(getInt("MAX_MEGAPIXELS", 50)) * 1_000_000,
-		MaxFiles:       getInt("MAX_FILES", 20),
-		JobTimeout:     getDur("JOB_TIMEOUT", time.Minute),
-		EmbeddedPGPort: getInt("EMBEDDED_PG_PORT", 5488),
+// Var is one environment variable: how it is documented and how it is read.
+type Var struct {
+	Name string
+	// Default is the value used when the variable is unset ("" for none).
+	// Where derive computes the default, Default describes the rule instead,
+	// in markdown as README.md shows it.
+	Default string
+	Help    string // markdown, as README.md shows it
+
+	derive func(c *Config) string // default from variables read earlier in Vars
+	set    setter
+}
+
+// A setter parses v into its Config field. Its error names the variable.
+type setter func(c *Config, name, v string) error
+
+// Vars lists the variables Load reads, in display order. An entry with a
+// derived default comes after the variables it is derived from.
+var Vars = []Var{
+	{Name: "DATABASE_URL",
+		Help: "Postgres URL. Unset: run an embedded Postgres from the machine's binaries under `DATA_DIR/postgres`",
+		set:  text(func(c *Config, v string) { c.DatabaseURL = v })},
+	{Name: "DATA_DIR", Default: "./data",
+		Help: "local state: the embedded Postgres cluster",
+		set:  text(func(c *Config, v string) { c.DataDir = v })},
+	{Name: "ADDR", Default: "127.0.0.1:8080",
+		Help: "HTTP listen address",
+		set:  text(func(c *Config, v string) { c.Addr = v })},
+	{Name: "MEDIA_DIR", Default: "`DATA_DIR/media`",
+		Help:   "where uploaded images are stored",
+		derive: func(c *Config) string { return strings.TrimRight(c.DataDir, "/") + "/media" },
+		set:    text(func(c *Config, v string) { c.MediaDir = v })},
+	{Name: "MODEL_DIR", Default: "./models/captionai-flickr8k",
+		Help: "captioning model directory (`onnx/`, `config.json`, `tokenizer.json`, ...)",
+		set:  text(func(c *Config, v string) { c.ModelDir = v })},
+	{Name: "ORT_LIB", Default: DefaultORTLib,
+		Help: "ONNX Runtime shared library (`go tool task ort` fetches the version pinned in `config/ort.env`)",
+		set:  text(func(c *Config, v string) { c.ORTLib = v })},
+	{Name: "WORKERS", Default: "number of CPUs",
+		Help:   "ONNX sessions per worker process, which is also the caption jobs run at once",
+		derive: func(*Config) string { return strconv.Itoa(runtime.NumCPU()) },
+		set:    positive(func(c *Config, n int) { c.Workers = n })},
+	{Name: "THREADS_PER_JOB", Default: "1",
+		Help: "intra-op threads of each ONNX session",
+		set:  positive(func(c *Config, n int) { c.ThreadsPerJob = n })},
+	{Name: "MAX_UPLOAD_MB", Default: "20",
+		Help: "largest accepted file, in MB",
+		set:  positive(func(c *Config, n int) { c.MaxUploadBytes = int64(n) << 20 })},
+	{Name: "MAX_MEGAPIXELS", Default: "50",
+		Help: "largest accepted image, in megapixels (read from the header before decoding)",
+		set:  positive(func(c *Config, n int) { c.MaxPixels = int64(n) * 1_000_000 })},
+	{Name: "MAX_FILES", Default: "20",
+		Help: "most files in one upload",
+		set:  positive(func(c *Config, n int) { c.MaxFiles = n })},
+	{Name: "JOB_TIMEOUT", Default: "1m",
+		Help: "time limit of one caption job",
+		set:  duration(func(c *Config, d time.Duration) { c.JobTimeout = d })},
+	{Name: "RESCUE_AFTER", Default: "`JOB_TIMEOUT + 30s`",
+		Help:   "a job running this long is presumed orphaned by a dead worker and run again",
+		derive: func(c *Config) string { return (c.JobTimeout + 30*time.Second).String() },
+		set:    duration(func(c *Config, d time.Duration) { c.RescueAfter = d })},
+	{Name: "EMBEDDED_PG_PORT", Default: "5488",
+		Help: "loopback port of the embedded Postgres",
+		set:  positive(func(c *Config, n int) { c.EmbeddedPGPort = n })},
+	{Name: "PG_BIN_DIR",
+		Help: "directory of the PostgreSQL server binaries (`initdb`, `postgres`) for the embedded Postgres. Unset: found under `/usr/lib/postgresql/*/bin` (the existing cluster's major version, else the newest), else `pg_ctl` or `postgres` on PATH",
+		set:  text(func(c *Config, v string) { c.PGBinDir = v })},
+	{Name: "PUBLIC_URL", Default: "`http://ADDR`",
+		Help:   "how users reach the app: links in email; `https://` makes cookies Secure",
+		derive: func(c *Config) string { return "http://" + c.Addr },
+		set:    text(func(c *Config, v string) { c.PublicURL = strings.TrimRight(v, "/") })},
+	{Name: "SMTP_URL",
+		Help: "mail server, `smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://host:465`. Unset: mail is logged, not sent",
+		set:  text(func(c *Config, v string) { c.SMTPURL = v })},
+	{Name: "MAIL_FROM", Default: "CaptionAI <noreply@localhost>",
+		Help: "sender of password reset mail",
+		set:  text(func(c *Config, v string) { c.MailFrom = v })},
+	{Name: "ADMIN_EMAILS",
+		Help: "comma-separated addresses whose accounts become admins once the address is verified; an address taken off the list loses the role it gave at the next start. `captionai admin grant` is the other way to make admins",
+		set:  text(setAdminEmails)},
+	{Name: "GUEST_RETENTION_DAYS", Default: "7",
+		Help: "unclaimed guest uploads are deleted after this many days",
+		set:  positive(func(c *Config, n int) { c.GuestRetention = time.Duration(n) * 24 * time.Hour })},
+	{Name: "GUEST_UPLOADS_PER_HOUR", Default: "20",
+		Help: "photos a guest may upload per hour from one IP address",
+		set:  positive(func(c *Config, n int) { c.GuestUploads = n })},
+	{Name: "TRUSTED_PROXIES",
+		Help: "comma-separated addresses or CIDR ranges of your reverse proxies; requests from them are counted by the client address in X-Forwarded-For (the rightmost entry that is not one of them). Unset: the header is ignored, since a client could write anything there",
+		set:  setTrustedProxies},
+}
+
+func text(f func(*Config, string)) setter {
+	return func(c *Config, _, v string) error { f(c, v); return nil }
+}
+
+func positive(f func(*Config, int)) setter {
+	return func(c *Config, name, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%s=%q: want a positive whole number", name, v)
+		}
+		f(c, n)
+		return nil
 	}
-	c.PublicURL = strings.TrimRight(get("PUBLIC_URL", "http://"+c.Addr), "/")
-	c.SMTPURL = get("SMTP_URL", "")
-	c.MailFrom = get("MAIL_FROM", "CaptionAI <noreply@localhost>")
-	for _, e := range strings.Split(get("ADMIN_EMAILS", ""), ",") {
+}
+
+func duration(f func(*Config, time.Duration)) setter {
+	return func(c *Config, name, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%s=%q: want a positive duration such as 90s or 2m", name, v)
+		}
+		f(c, d)
+		return nil
+	}
+}
+
+func setAdminEmails(c *Config, v string) {
+	c.AdminEmails = nil
+	for _, e := range strings.Split(v, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			c.AdminEmails = append(c.AdminEmails, strings.ToLower(e))
 		}
 	}
-	c.GuestRetention = time.Duration(getInt("GUEST_RETENTION_DAYS", 7)) * 24 * time.Hour
-	c.GuestUploads = getInt("GUEST_UPLOADS_PER_HOUR", 20)
-	if v := get("TRUSTED_PROXIES", ""); v != "" {
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p == "" {
-				continue
-			}
-			nets, err := realclientip.AddressesAndRangesToIPNets(p)
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("TRUSTED_PROXIES: %q is not an IP address or a CIDR range such as 10.0.0.0/8", p))
-				continue
-			}
-			c.TrustedProxies = append(c.TrustedProxies, nets...)
+}
+
+// setTrustedProxies keeps the entries that parse and reports each one that
+// does not, so one typo does not hide the others.
+func setTrustedProxies(c *Config, _, v string) error {
+	var errs []error
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		nets, err := realclientip.AddressesAndRangesToIPNets(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or a CIDR range such as 10.0.0.0/8", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, nets...)
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads the environment, falling back to the defaults in Vars.
+func Load() (Config, error) { return load(os.Getenv) }
+
+// Defaults is the Config that Load returns with an empty environment.
+func Defaults() Config {
+	c, err := load(func(string) string { return "" })
+	if err != nil {
+		panic(err) // a default that does not parse is a bug in Vars
+	}
+	return c
+}
+
+func load(getenv func(string) string) (Config, error) {
+	var c Config
+	var errs []string
+	for _, v := range Vars {
+		def := v.Default
+		if v.derive != nil {
+			def = v.derive(&c)
+		}
+		s := strings.TrimSpace(getenv(v.Name))
+		if s == "" {
+			s = def
+		}
+		if err := v.set(&c, v.Name, s); err != nil {
+			errs = append(errs, strings.Split(err.Error(), "\n")...)
+			// Go on with the default, so that later derived defaults and
+			// checks see a sane value rather than report a second error.
+			_ = v.set(&c, v.Name, def)
 		}
 	}
-	c.RescueAfter = getDur("RESCUE_AFTER", c.JobTimeout+30*time.Second)
 	if c.RescueAfter <= c.JobTimeout {
 		errs = append(errs, fmt.Sprintf("RESCUE_AFTER (%s) must be longer than JOB_TIMEOUT (%s)", c.RescueAfter, c.JobTimeout))
 	}
-	c.MediaDir = get("MEDIA_DIR", strings.TrimRight(c.DataDir, "/")+"/media")
 	if len(errs) > 0 {
 		return c, fmt.Errorf("bad configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
@@ -155,7 +253,7 @@ func Load() (Config, error) {
 func Help() string {
 	var b strings.Builder
 	for _, v := range Vars {
-		def := v.Default
+		def := strings.ReplaceAll(v.Default, "`", "")
 		if def == "" {
 			def = "(unset)"
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"captionai/config"
 	"captionai/imagefile"
 	"captionai/inference"
 	"captionai/testutil"
@@ -37,7 +38,7 @@ func defaultModel(t testing.TB, sessions int) *inference.Model {
 // flickr8k is the dataset folder: FLICKR8K_DIR, or ../shared/datasets
 // beside the checkout. Tests that need it skip when it is absent.
 func flickr8k(t testing.TB) string {
-	dir := os.Getenv("FLICKR8K_DIR")
+	dir := config.Test().Flickr8kDir
 	if dir == "" {
 		dir = filepath.Join(testutil.RepoRoot(t), "..", "shared", "datasets", "flickr8k")
 	}
@@ -152,7 +153,7 @@ func percentile(d []time.Duration, p float64) float64 {
 // benchImages are up to 50 test-split photos, or one synthetic image
 // without the dataset.
 func benchImages(b *testing.B) []image.Image {
-	dir := os.Getenv("FLICKR8K_DIR")
+	dir := config.Test().Flickr8kDir
 	if dir == "" {
 		dir = filepath.Join(testutil.RepoRoot(b), "..", "shared", "datasets", "flickr8k")
 	}

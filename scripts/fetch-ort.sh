@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Fetches the ONNX Runtime shared library from the onnxruntime-node npm package
 # (the CPU build ships inside the tarball), checks its sha256 and caches it.
+# The version and its sha256 are pinned in config/ort.env, which the app's
+# default ORT_LIB and the Taskfile read too.
 set -euo pipefail
-version=${ORT_VERSION:-1.24.3}
-want=${ORT_SHA256:-92ba8e44d31b80a34f5e805076a044122c3be1fffe0d88ed790de7267b0b2682}
+. "$(dirname "$0")/../config/ort.env"
+version=$ORT_VERSION
+want=$ORT_SHA256
 dest=${1:-.cache/onnxruntime/$version}
 lib="$dest/libonnxruntime.so.1"
 

@@ -17,15 +17,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"captionai/config"
 	"captionai/migrations"
 )
 
-// AdminURL is the server tests create their databases on.
+// AdminURL is the server tests create their databases on (TEST_DATABASE_URL).
 func AdminURL() string {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	return config.Test().DatabaseURL
 }
 
 // NewDB creates an empty database for this test alone, applies every
@@ -99,13 +97,14 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// ORTLib is the ONNX Runtime library: ORT_LIB, or the one `go tool task ort`
-// fetched.
+// ORTLib is the ONNX Runtime library: ORT_LIB, or the pinned one that
+// `go tool task ort` fetched. A relative path is from the repository root,
+// since each package's tests run in their own directory.
 func ORTLib(t testing.TB) string {
 	t.Helper()
-	p := os.Getenv("ORT_LIB")
-	if p == "" {
-		p = filepath.Join(RepoRoot(t), ".cache", "onnxruntime", "1.24.3", "libonnxruntime.so.1")
+	p := config.Test().ORTLib
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(RepoRoot(t), p)
 	}
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("ONNX Runtime library missing at %s: run `go tool task ort` (or scripts/fetch-ort.sh)", p)

@@ -42,9 +42,10 @@ const (
 type Options struct {
 	DataDir string // cluster directory; created on first run, reused after
 	Port    int    // TCP port on 127.0.0.1
-	// BinDir holds initdb and postgres. Default: $PG_BIN_DIR, else the
-	// newest /usr/lib/postgresql/*/bin, else the directories of pg_ctl or
-	// postgres on PATH.
+	// BinDir holds initdb and postgres (the app's PG_BIN_DIR). Default: the
+	// existing cluster's major version or else the newest under
+	// /usr/lib/postgresql/*/bin, else the directories of pg_ctl or postgres
+	// on PATH.
 	BinDir string
 	Log    *slog.Logger
 }

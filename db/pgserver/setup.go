@@ -196,19 +196,12 @@ var debianRoot = "/usr/lib/postgresql"
 
 // findBinDir locates the directory holding initdb and postgres.
 func findBinDir(explicit, dataDir string) (string, error) {
-	if explicit != "" {
+	if explicit != "" { // the app's PG_BIN_DIR
 		if hasServerBins(explicit) {
 			return explicit, nil
 		}
-		return "", fmt.Errorf("embedded postgres: the configured bin dir %s has no initdb and postgres; "+
-			"install Debian's postgresql package, fix the path, or set DATABASE_URL", explicit)
-	}
-	if env := os.Getenv("PG_BIN_DIR"); env != "" {
-		if hasServerBins(env) {
-			return env, nil
-		}
 		return "", fmt.Errorf("embedded postgres: PG_BIN_DIR=%s has no initdb and postgres; "+
-			"install Debian's postgresql package, fix PG_BIN_DIR, or set DATABASE_URL", env)
+			"install Debian's postgresql package, fix PG_BIN_DIR, or set DATABASE_URL", explicit)
 	}
 
 	var searched []string

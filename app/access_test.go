@@ -4,123 +4,19 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"captionai/config"
+	"captionai/testutil"
 )
 
-// browserless is one visitor: a cookie jar, and no redirect following so
-// each status is seen as sent.
-type browserless struct {
-	t    testing.TB
-	base string
-	c    *http.Client
-}
-
-func visitor(t testing.TB, base string) *browserless {
-	jar, _ := cookiejar.New(nil)
-	return &browserless{t: t, base: base, c: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (b *browserless) do(req *http.Request) (int, string, http.Header) {
-	b.t.Helper()
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(body), res.Header
-}
-
-func (b *browserless) get(path string, hdr ...string) (int, string) {
-	b.t.Helper()
-	req, _ := http.NewRequest("GET", b.base+path, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	code, body, _ := b.do(req)
-	return code, body
-}
-
-// status of an event stream: read the headers only.
-func (b *browserless) streamStatus(path string) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", b.base+path, nil)
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
-}
-
-func (b *browserless) form(path string, vals url.Values, hdr ...string) (int, string, http.Header) {
-	b.t.Helper()
-	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(vals.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	return b.do(req)
-}
-
-// upload sends one photo with the given visibility ("" for the default)
-// and returns the new image's id.
-func (b *browserless) upload(visibility string, hdr ...string) (int, string) {
-	b.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	if visibility != "" {
-		mw.WriteField("visibility", visibility)
-	}
-	fw, _ := mw.CreateFormFile("image", "p.jpg")
-	fw.Write(photo(b.t, 24, 24))
-	mw.Close()
-	req, _ := http.NewRequest("POST", b.base+"/images", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	code, _, h := b.do(req)
-	return code, strings.TrimPrefix(h.Get("Location"), "/images/")
-}
-
-func (b *browserless) mustUpload(visibility string) string {
-	b.t.Helper()
-	code, id := b.upload(visibility)
-	if code != http.StatusSeeOther || id == "" {
-		b.t.Fatalf("upload: status %d", code)
-	}
-	return id
-}
-
-// signup creates an account and signs in with it.
-func (b *browserless) signup(email, password string) {
-	b.t.Helper()
-	code, body, _ := b.form("/signup", url.Values{"email": {email}, "password": {password}})
-	if code != http.StatusOK || !strings.Contains(body, "Check your inbox") {
-		b.t.Fatalf("signup %s: %d %.300s", email, code, body)
-	}
-	b.login(email, password)
-}
-
-func (b *browserless) login(email, password string) {
-	b.t.Helper()
-	if code, body, _ := b.form("/login", url.Values{"email": {email}, "password": {password}}); code != http.StatusSeeOther {
-		b.t.Fatalf("login %s: %d %.300s", email, code, body)
-	}
-}
+func visitor(t testing.TB, base string) *testutil.Visitor { return testutil.NewVisitor(t, base) }
 
 // grant gives an account a role the way `captionai admin grant` does; the
 // account's sessions must sign in again.
@@ -136,16 +32,6 @@ func grant(t testing.TB, s *server, email, role string) {
 	}
 }
 
-func (b *browserless) cookie() string {
-	u, _ := url.Parse(b.base)
-	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == "captionai_session" {
-			return c.Value
-		}
-	}
-	return ""
-}
-
 // Every viewer against every visibility on every path, with exact codes.
 func TestAccessMatrix(t *testing.T) {
 	t.Parallel()
@@ -157,31 +43,31 @@ func TestAccessMatrix(t *testing.T) {
 	owner := visitor(t, s.URL)
 	other := visitor(t, s.URL)
 	admin := visitor(t, s.URL)
-	owner.signup("owner@example.com", "owner password")
-	other.signup("other@example.com", "other password")
-	admin.signup("admin@example.com", "admin password")
+	owner.Signup("owner@example.com", "owner password")
+	other.Signup("other@example.com", "other password")
+	admin.Signup("admin@example.com", "admin password")
 	grant(t, s, "admin@example.com", "admin")
-	admin.login("admin@example.com", "admin password")
-	if _, page := admin.get("/admin"); !strings.Contains(page, "Nothing has been uploaded yet.") {
+	admin.Login("admin@example.com", "admin password")
+	if _, page := admin.Get("/admin"); !strings.Contains(page, "Nothing has been uploaded yet.") {
 		t.Errorf("empty /admin does not say so:\n%s", page)
 	}
-	otherGuest.mustUpload("private") // now a guest with uploads of its own
+	otherGuest.MustUpload("private") // now a guest with uploads of its own
 
 	type img struct{ id, vis, owner string }
 	var imgs []img
 	for _, vis := range []string{"public", "unlisted", "private"} {
-		imgs = append(imgs, img{owner.mustUpload(vis), vis, "owner"}, img{guest.mustUpload(vis), vis, "guest"})
+		imgs = append(imgs, img{owner.MustUpload(vis), vis, "owner"}, img{guest.MustUpload(vis), vis, "guest"})
 	}
 
-	who := map[string]*browserless{"anonymous": anon, "guest": guest, "other guest": otherGuest,
+	who := map[string]*testutil.Visitor{"anonymous": anon, "guest": guest, "other guest": otherGuest,
 		"owner": owner, "other user": other, "admin": admin}
 	for name, v := range who {
-		adminCode, all := v.get("/admin")
+		adminCode, all := v.Get("/admin")
 		if want := map[bool]int{true: 200, false: 404}[name == "admin"]; adminCode != want {
 			t.Errorf("%s: /admin %d, want %d", name, adminCode, want)
 		}
-		_, gallery := v.get("/")
-		_, mine := v.get("/me")
+		_, gallery := v.Get("/")
+		_, mine := v.Get("/me")
 		for _, im := range imgs {
 			sees := im.vis != "private" || name == im.owner || name == "admin"
 			want := http.StatusNotFound
@@ -189,16 +75,16 @@ func TestAccessMatrix(t *testing.T) {
 				want = http.StatusOK
 			}
 			cell := fmt.Sprintf("%s / %s %s image", name, im.vis, im.owner)
-			if code, _ := v.get("/images/" + im.id); code != want {
+			if code, _ := v.Get("/images/" + im.id); code != want {
 				t.Errorf("%s: page %d, want %d", cell, code, want)
 			}
-			if code, _ := v.get("/images/"+im.id, "Accept", "application/json"); code != want {
+			if code, _ := v.Get("/images/"+im.id, "Accept", "application/json"); code != want {
 				t.Errorf("%s: json %d, want %d", cell, code, want)
 			}
-			if code := v.streamStatus("/images/" + im.id + "/events"); code != want {
+			if code := v.StreamStatus("/images/" + im.id + "/events"); code != want {
 				t.Errorf("%s: events %d, want %d", cell, code, want)
 			}
-			if code, _ := v.get("/images/" + im.id + "/file"); code != want {
+			if code, _ := v.Get("/images/" + im.id + "/file"); code != want {
 				t.Errorf("%s: file %d, want %d", cell, code, want)
 			}
 			if listed := strings.Contains(gallery, im.id); listed != (im.vis == "public") {
@@ -217,27 +103,27 @@ func TestAccessMatrix(t *testing.T) {
 	// private image and 403 for one they can see.
 	priv, pub := imgs[4].id, imgs[0].id
 	vals := url.Values{"visibility": {"public"}}
-	if code, _, _ := other.form("/images/"+priv+"/visibility", vals); code != http.StatusNotFound {
+	if code, _, _ := other.Form("/images/"+priv+"/visibility", vals); code != http.StatusNotFound {
 		t.Errorf("other user changing a private image: %d, want 404", code)
 	}
-	if code, _, _ := other.form("/images/"+pub+"/visibility", url.Values{"visibility": {"private"}}); code != http.StatusForbidden {
+	if code, _, _ := other.Form("/images/"+pub+"/visibility", url.Values{"visibility": {"private"}}); code != http.StatusForbidden {
 		t.Errorf("other user changing a public image: %d, want 403", code)
 	}
-	if code, _, _ := owner.form("/images/"+priv+"/visibility", vals); code != http.StatusSeeOther {
+	if code, _, _ := owner.Form("/images/"+priv+"/visibility", vals); code != http.StatusSeeOther {
 		t.Errorf("owner changing visibility: %d, want 303", code)
 	}
-	if code, _ := anon.get("/images/" + priv); code != http.StatusOK {
+	if code, _ := anon.Get("/images/" + priv); code != http.StatusOK {
 		t.Errorf("after making it public, anonymous gets %d", code)
 	}
 
 	// Admins moderate: they may delete anyone's image.
-	if code, _, _ := other.form("/images/"+pub+"/delete", nil); code != http.StatusForbidden {
+	if code, _, _ := other.Form("/images/"+pub+"/delete", nil); code != http.StatusForbidden {
 		t.Errorf("other user deleting: %d, want 403", code)
 	}
-	if code, _, h := admin.form("/images/"+pub+"/delete", url.Values{"confirm": {"yes"}}); code != http.StatusSeeOther || h.Get("Location") != "/admin" {
+	if code, _, h := admin.Form("/images/"+pub+"/delete", url.Values{"confirm": {"yes"}}); code != http.StatusSeeOther || h.Get("Location") != "/admin" {
 		t.Errorf("admin deleting: %d %s", code, h.Get("Location"))
 	}
-	if code, _ := owner.get("/images/" + pub); code != http.StatusNotFound {
+	if code, _ := owner.Get("/images/" + pub); code != http.StatusNotFound {
 		t.Errorf("deleted image still there: %d", code)
 	}
 }
@@ -248,11 +134,11 @@ func TestGuestClaimsUploadsOnSignup(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 	g := visitor(t, s.URL)
-	ids := []string{g.mustUpload("private"), g.mustUpload(""), g.mustUpload("public")}
-	old := g.cookie()
+	ids := []string{g.MustUpload("private"), g.MustUpload(""), g.MustUpload("public")}
+	old := g.Cookie()
 
-	g.signup("claimer@example.com", "a long password")
-	_, mine := g.get("/me")
+	g.Signup("claimer@example.com", "a long password")
+	_, mine := g.Get("/me")
 	for _, id := range ids {
 		if !strings.Contains(mine, id) {
 			t.Errorf("/me lacks %s after sign-up", id)
@@ -268,21 +154,21 @@ func TestGuestClaimsUploadsOnSignup(t *testing.T) {
 	// The pre-sign-up cookie is dead: it owns nothing and sees no private image.
 	stale := visitor(t, s.URL)
 	u, _ := url.Parse(s.URL)
-	stale.c.Jar.SetCookies(u, []*http.Cookie{{Name: "captionai_session", Value: old}})
-	if code, _ := stale.get("/images/" + ids[0]); code != http.StatusNotFound {
+	stale.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "captionai_session", Value: old}})
+	if code, _ := stale.Get("/images/" + ids[0]); code != http.StatusNotFound {
 		t.Errorf("old guest session sees the private image: %d", code)
 	}
-	if code, _ := stale.get("/me"); code != http.StatusSeeOther {
+	if code, _ := stale.Get("/me"); code != http.StatusSeeOther {
 		t.Errorf("old guest session /me: %d, want 303 to sign in", code)
 	}
 
 	// Signing in (not up) claims too.
 	g2 := visitor(t, s.URL)
-	id := g2.mustUpload("private")
-	if code, _, _ := g2.form("/login", url.Values{"email": {"claimer@example.com"}, "password": {"a long password"}}); code != http.StatusSeeOther {
+	id := g2.MustUpload("private")
+	if code, _, _ := g2.Form("/login", url.Values{"email": {"claimer@example.com"}, "password": {"a long password"}}); code != http.StatusSeeOther {
 		t.Fatalf("login: %d", code)
 	}
-	if code, _ := g.get("/images/" + id); code != http.StatusOK {
+	if code, _ := g.Get("/images/" + id); code != http.StatusOK {
 		t.Errorf("the account does not see the image claimed at sign-in: %d", code)
 	}
 }
@@ -299,22 +185,22 @@ func TestSignupAndLoginErrors(t *testing.T) {
 		{"not-an-email", "long enough", 422, "valid email address"},
 		{"a@example.com", "short", 422, "at least 8 characters"},
 	} {
-		code, body, _ := v.form("/signup", url.Values{"email": {c.email}, "password": {c.password}})
+		code, body, _ := v.Form("/signup", url.Values{"email": {c.email}, "password": {c.password}})
 		if code != c.code || !strings.Contains(body, c.want) {
 			t.Errorf("signup %q: %d, want %d with %q", c.email, code, c.code, c.want)
 		}
 	}
-	v.signup("a@example.com", "right password")
+	v.Signup("a@example.com", "right password")
 
 	// Five wrong passwords from one address delay that address, even for
 	// the right password, and the page says so.
 	x := visitor(t, s.URL)
 	for i := range 5 {
-		if code, _, _ := x.form("/login", url.Values{"email": {"a@example.com"}, "password": {"wrong password"}}); code != http.StatusUnauthorized {
+		if code, _, _ := x.Form("/login", url.Values{"email": {"a@example.com"}, "password": {"wrong password"}}); code != http.StatusUnauthorized {
 			t.Fatalf("wrong password %d: %d, want 401", i, code)
 		}
 	}
-	code, body, _ := x.form("/login", url.Values{"email": {"a@example.com"}, "password": {"right password"}})
+	code, body, _ := x.Form("/login", url.Values{"email": {"a@example.com"}, "password": {"right password"}})
 	if code != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed sign-ins") {
 		t.Fatalf("after 5 failures: %d", code)
 	}
@@ -326,27 +212,27 @@ func TestPasswordChangeSignsOutOtherSessions(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 	here, there := visitor(t, s.URL), visitor(t, s.URL)
-	here.signup("pw@example.com", "first password")
-	there.login("pw@example.com", "first password")
-	for _, v := range []*browserless{here, there} {
-		if code, _ := v.get("/account"); code != http.StatusOK {
+	here.Signup("pw@example.com", "first password")
+	there.Login("pw@example.com", "first password")
+	for _, v := range []*testutil.Visitor{here, there} {
+		if code, _ := v.Get("/account"); code != http.StatusOK {
 			t.Fatalf("signed in: /account %d", code)
 		}
 	}
-	code, _, _ := here.form("/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}})
+	code, _, _ := here.Form("/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}})
 	if code != http.StatusSeeOther {
 		t.Fatalf("change password: %d", code)
 	}
-	if code, body := here.get("/account"); code != http.StatusOK || !strings.Contains(body, "Other devices signed in to this account are signed out") {
+	if code, body := here.Get("/account"); code != http.StatusOK || !strings.Contains(body, "Other devices signed in to this account are signed out") {
 		t.Errorf("the changing session: /account %d", code)
 	}
-	if code, _ := there.get("/account"); code != http.StatusSeeOther {
+	if code, _ := there.Get("/account"); code != http.StatusSeeOther {
 		t.Errorf("the other session: /account %d, want 303 to the sign-in page", code)
 	}
-	if code, _, _ := there.form("/login", url.Values{"email": {"pw@example.com"}, "password": {"second password"}}); code != http.StatusSeeOther {
+	if code, _, _ := there.Form("/login", url.Values{"email": {"pw@example.com"}, "password": {"second password"}}); code != http.StatusSeeOther {
 		t.Errorf("login with the new password: %d", code)
 	}
-	if code, _ := there.get("/account"); code != http.StatusOK {
+	if code, _ := there.Get("/account"); code != http.StatusOK {
 		t.Errorf("signed in again: /account %d", code)
 	}
 }
@@ -355,14 +241,14 @@ func TestCrossOriginPostIsRefused(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 	v := visitor(t, s.URL)
-	if code, _ := v.upload("", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); code != http.StatusForbidden {
+	if code, _ := v.Upload("", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); code != http.StatusForbidden {
 		t.Errorf("cross-origin upload: %d, want 403", code)
 	}
-	if code, _, _ := v.form("/signup", url.Values{"email": {"x@example.com"}, "password": {"long enough"}},
+	if code, _, _ := v.Form("/signup", url.Values{"email": {"x@example.com"}, "password": {"long enough"}},
 		"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); code != http.StatusForbidden {
 		t.Errorf("cross-origin signup: %d, want 403", code)
 	}
-	if code, _ := v.upload("", "Origin", s.URL, "Sec-Fetch-Site", "same-origin", "HX-Request", "true"); code != http.StatusCreated {
+	if code, _ := v.Upload("", "Origin", s.URL, "Sec-Fetch-Site", "same-origin", "HX-Request", "true"); code != http.StatusCreated {
 		t.Errorf("same-origin htmx upload: %d, want 201", code)
 	}
 }
@@ -371,13 +257,13 @@ func TestCaptionIsRenderedAsText(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 	v := visitor(t, s.URL)
-	id := v.mustUpload("public")
+	id := v.MustUpload("public")
 	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
 	if _, err := s.app.Pool.Exec(context.Background(), `UPDATE images SET caption = '<script>alert(1)</script>' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/images/" + id, "/"} {
-		_, body := v.get(path)
+		_, body := v.Get(path)
 		if strings.Contains(body, "<script>alert(1)") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 			t.Errorf("%s does not escape the caption", path)
 		}
@@ -388,9 +274,9 @@ func TestGuestUploadLimit(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both, tweak: func(c *config.Config) { c.GuestUploads = 2 }})
 	g := visitor(t, s.URL)
-	g.mustUpload("")
-	g.mustUpload("")
-	code, _ := g.upload("")
+	g.MustUpload("")
+	g.MustUpload("")
+	code, _ := g.Upload("")
 	if code != http.StatusTooManyRequests {
 		t.Fatalf("third guest upload: %d, want 429", code)
 	}
@@ -398,19 +284,19 @@ func TestGuestUploadLimit(t *testing.T) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
 		fw, _ := mw.CreateFormFile("image", "p.jpg")
-		fw.Write(photo(t, 8, 8))
+		fw.Write(testutil.JPEG(t, 8, 8))
 		mw.Close()
 		req, _ := http.NewRequest("POST", s.URL+"/images", &buf)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
-		return g.do(req)
+		return g.Do(req)
 	}()
 	if !strings.Contains(body, "Guests can upload 2 photos an hour") {
 		t.Errorf("the limit is not explained")
 	}
 	u := visitor(t, s.URL)
-	u.signup("uploader@example.com", "long enough")
+	u.Signup("uploader@example.com", "long enough")
 	for range 3 {
-		u.mustUpload("")
+		u.MustUpload("")
 	}
 }
 
@@ -428,7 +314,7 @@ func TestGuestUploadLimitBehindProxy(t *testing.T) {
 		c.TrustedProxies = []net.IPNet{{IP: net.IPv4(10, 0, 0, 0), Mask: net.CIDRMask(8, 32)}}
 	}})
 	upload := func(url, forwardedFor string) int {
-		res := post(t, url, []file{{"p.jpg", photo(t, 8, 8)}}, map[string]string{"X-Forwarded-For": forwardedFor})
+		res := post(t, url, []file{{"p.jpg", testutil.JPEG(t, 8, 8)}}, map[string]string{"X-Forwarded-For": forwardedFor})
 		return res.StatusCode
 	}
 	for _, c := range []struct {
@@ -460,16 +346,16 @@ func TestDeleteAccountRemovesImagesAndFiles(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 	u := visitor(t, s.URL)
-	u.signup("leaving@example.com", "long enough")
-	id := u.mustUpload("public")
+	u.Signup("leaving@example.com", "long enough")
+	id := u.MustUpload("public")
 	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
 	if countFiles(t, s.MediaDir) != 1 {
 		t.Fatal("no stored file")
 	}
-	if code, body, _ := u.form("/account/delete", url.Values{"confirm": {"delete"}}); code != 422 || !strings.Contains(body, "Nothing was deleted") {
+	if code, body, _ := u.Form("/account/delete", url.Values{"confirm": {"delete"}}); code != 422 || !strings.Contains(body, "Nothing was deleted") {
 		t.Fatalf("unconfirmed delete: %d", code)
 	}
-	if code, _, _ := u.form("/account/delete", url.Values{"confirm": {"DELETE"}}); code != http.StatusSeeOther {
+	if code, _, _ := u.Form("/account/delete", url.Values{"confirm": {"DELETE"}}); code != http.StatusSeeOther {
 		t.Fatalf("delete: %d", code)
 	}
 	if n := countRows(t, s); n != 0 {
@@ -481,7 +367,7 @@ func TestDeleteAccountRemovesImagesAndFiles(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if code, _ := u.get("/account"); code != http.StatusSeeOther {
+	if code, _ := u.Get("/account"); code != http.StatusSeeOther {
 		t.Errorf("deleted account still signed in: %d", code)
 	}
 }
@@ -491,8 +377,8 @@ func TestNotFoundPageKeepsTheSession(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 	u := visitor(t, s.URL)
-	u.signup("lost@example.com", "long enough")
-	code, body := u.get("/no/such/page")
+	u.Signup("lost@example.com", "long enough")
+	code, body := u.Get("/no/such/page")
 	if code != http.StatusNotFound || !strings.Contains(body, "Sign out") {
 		t.Fatalf("%d; signed-in navigation missing", code)
 	}

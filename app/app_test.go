@@ -10,8 +10,6 @@ import (
 	"hash/crc32"
 	"html"
 	"image"
-	"image/color"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"io/fs"
@@ -89,21 +87,6 @@ func start(t testing.TB, o opts) *server {
 }
 
 var both = app.Roles{Web: true, Worker: true}
-
-// photo makes a small JPEG with some structure.
-func photo(t testing.TB, w, h int) []byte {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), uint8((x + y) % 256), 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 type file struct {
 	name string
@@ -227,7 +210,7 @@ func TestUploadCaptionArrivesOverSSE(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 
-	id := location(t, post(t, s.URL, []file{{"beach.jpg", photo(t, 64, 48)}}, nil), "/images/")
+	id := location(t, post(t, s.URL, []file{{"beach.jpg", testutil.JPEG(t, 64, 48)}}, nil), "/images/")
 	evs := events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
 
 	// One vocabulary: the image's own event, then done.
@@ -273,7 +256,7 @@ func htmlEscape(s string) string {
 func TestSeveralFilesGoToABatchPage(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
-	files := []file{{"a.jpg", photo(t, 40, 30)}, {"b.jpg", photo(t, 30, 40)}, {"c.jpg", photo(t, 50, 50)}}
+	files := []file{{"a.jpg", testutil.JPEG(t, 40, 30)}, {"b.jpg", testutil.JPEG(t, 30, 40)}, {"c.jpg", testutil.JPEG(t, 50, 50)}}
 	batch := location(t, post(t, s.URL, files, nil), "/batches/")
 
 	evs := events(t, s.URL+"/batches/"+batch+"/events", 30*time.Second)
@@ -307,7 +290,7 @@ func TestSeveralFilesGoToABatchPage(t *testing.T) {
 func TestHTMXUploadSwapsInPlace(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
-	res := post(t, s.URL, []file{{"x.jpg", photo(t, 32, 32)}}, map[string]string{"HX-Request": "true"})
+	res := post(t, s.URL, []file{{"x.jpg", testutil.JPEG(t, 32, 32)}}, map[string]string{"HX-Request": "true"})
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("status %d: %s", res.StatusCode, body)
@@ -362,7 +345,7 @@ func hugePNG() []byte {
 func TestBadUploadsAreRefusedClearly(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
-	good := photo(t, 16, 16)
+	good := testutil.JPEG(t, 16, 16)
 	big := make([]byte, 50<<20)
 	copy(big, good)
 	thirty := make([]file, 30)
@@ -440,7 +423,7 @@ func brokenPNG(t testing.TB) []byte {
 func TestDamagedImagesFailWithReason(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
-	full := photo(t, 320, 240)
+	full := testutil.JPEG(t, 320, 240)
 	res := post(t, s.URL, []file{{"cut.jpg", full[:len(full)*6/10]}}, map[string]string{"Accept": "application/json"})
 	if body, _ := io.ReadAll(res.Body); res.StatusCode != http.StatusUnprocessableEntity || !bytes.Contains(body, []byte("damaged or incomplete")) {
 		t.Fatalf("truncated JPEG: %d %s", res.StatusCode, body)
@@ -483,7 +466,7 @@ func TestSeparateWebAndWorker(t *testing.T) {
 	web := start(t, opts{roles: app.Roles{Web: true}, dbURL: dbURL, mediaDir: media})
 	start(t, opts{roles: app.Roles{Worker: true}, dbURL: dbURL, mediaDir: media})
 
-	id := location(t, post(t, web.URL, []file{{"a.jpg", photo(t, 48, 48)}}, nil), "/images/")
+	id := location(t, post(t, web.URL, []file{{"a.jpg", testutil.JPEG(t, 48, 48)}}, nil), "/images/")
 	evs := events(t, web.URL+"/images/"+id+"/events", 30*time.Second)
 	if !strings.Contains(evs[len(evs)-2].data, `data-status="captioned"`) {
 		t.Fatalf("events: %+v", evs)
@@ -502,7 +485,7 @@ func TestJobOfCrashedWorkerRunsAgain(t *testing.T) {
 	_, dbURL := testutil.NewDB(t)
 	media := t.TempDir()
 	web := start(t, opts{roles: app.Roles{Web: true}, dbURL: dbURL, mediaDir: media})
-	id := location(t, post(t, web.URL, []file{{"a.jpg", photo(t, 48, 48)}}, nil), "/images/")
+	id := location(t, post(t, web.URL, []file{{"a.jpg", testutil.JPEG(t, 48, 48)}}, nil), "/images/")
 
 	// What kill -9 leaves behind.
 	_, err := web.app.Pool.Exec(context.Background(), `
@@ -576,7 +559,7 @@ func TestHealthAndNotFound(t *testing.T) {
 func TestJSONUpload(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
-	res := post(t, s.URL, []file{{"a.jpg", photo(t, 20, 20)}}, map[string]string{"Accept": "application/json"})
+	res := post(t, s.URL, []file{{"a.jpg", testutil.JPEG(t, 20, 20)}}, map[string]string{"Accept": "application/json"})
 	var got struct {
 		BatchID string `json:"batch_id"`
 		Images  []struct {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"captionai/testutil"
 )
 
 // BenchmarkUploadToCaption uploads one photo per iteration and waits for its
@@ -14,7 +16,7 @@ import (
 // Run with -benchtime 50x for the median of 50 uploads.
 func BenchmarkUploadToCaption(b *testing.B) {
 	s := start(b, opts{roles: both})
-	jpg := photo(b, 320, 240)
+	jpg := testutil.JPEG(b, 320, 240)
 	var e2e, overhead, enc, dec, total []float64
 	for b.Loop() {
 		begin := time.Now()

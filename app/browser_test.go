@@ -87,7 +87,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 
 func writePhoto(t *testing.T, name string) string {
 	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, photo(t, 320, 240), 0o644); err != nil {
+	if err := os.WriteFile(p, testutil.JPEG(t, 320, 240), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -133,7 +133,7 @@ func TestBrowserImagePageStreamsCaption(t *testing.T) {
 	_, dbURL := testutil.NewDB(t)
 	media := t.TempDir()
 	web := start(t, opts{roles: app.Roles{Web: true}, dbURL: dbURL, mediaDir: media})
-	id := location(t, post(t, web.URL, []file{{"park.jpg", photo(t, 320, 240)}}, nil), "/images/")
+	id := location(t, post(t, web.URL, []file{{"park.jpg", testutil.JPEG(t, 320, 240)}}, nil), "/images/")
 	ctx := browser(t)
 
 	var before string

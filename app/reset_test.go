@@ -93,15 +93,15 @@ func TestPasswordResetByMail(t *testing.T) {
 	box := startMailbox(t)
 	s := start(t, opts{roles: both, tweak: func(c *config.Config) { c.SMTPURL = "smtp://" + box.addr }})
 	u := visitor(t, s.URL)
-	u.signup("forgetful@example.com", "old password")
+	u.Signup("forgetful@example.com", "old password")
 	if m := box.next(t); !strings.Contains(m.data, "/verify?token=") {
 		t.Fatalf("sign-up sent no verification link:\n%s", m.data)
 	}
 
 	// The answer is the same for an address with no account, and no mail goes out.
 	anon := visitor(t, s.URL)
-	code1, body1, _ := anon.form("/forgot", url.Values{"email": {"forgetful@example.com"}})
-	code2, body2, _ := anon.form("/forgot", url.Values{"email": {"nobody@example.com"}})
+	code1, body1, _ := anon.Form("/forgot", url.Values{"email": {"forgetful@example.com"}})
+	code2, body2, _ := anon.Form("/forgot", url.Values{"email": {"nobody@example.com"}})
 	if code1 != 200 || code2 != 200 ||
 		strings.ReplaceAll(body1, "forgetful@example.com", "X") != strings.ReplaceAll(body2, "nobody@example.com", "X") {
 		t.Fatalf("/forgot answers differ: %d vs %d", code1, code2)
@@ -129,33 +129,33 @@ func TestPasswordResetByMail(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 
-	if code, _ := anon.get("/reset?token=" + token); code != http.StatusOK {
+	if code, _ := anon.Get("/reset?token=" + token); code != http.StatusOK {
 		t.Fatalf("reset page: %d", code)
 	}
-	if code, _, h := anon.form("/reset", url.Values{"token": {token}, "password": {"new password"}}); code != http.StatusSeeOther || h.Get("Location") != "/login" {
+	if code, _, h := anon.Form("/reset", url.Values{"token": {token}, "password": {"new password"}}); code != http.StatusSeeOther || h.Get("Location") != "/login" {
 		t.Fatalf("reset: %d %s", code, h.Get("Location"))
 	}
-	if code, _, _ := anon.form("/reset", url.Values{"token": {token}, "password": {"third password"}}); code != http.StatusGone {
+	if code, _, _ := anon.Form("/reset", url.Values{"token": {token}, "password": {"third password"}}); code != http.StatusGone {
 		t.Fatalf("second use of the link: %d, want 410", code)
 	}
 	fresh := visitor(t, s.URL)
-	if code, _, _ := fresh.form("/login", url.Values{"email": {"forgetful@example.com"}, "password": {"old password"}}); code != http.StatusUnauthorized {
+	if code, _, _ := fresh.Form("/login", url.Values{"email": {"forgetful@example.com"}, "password": {"old password"}}); code != http.StatusUnauthorized {
 		t.Fatalf("old password still works: %d", code)
 	}
-	if code, _, _ := fresh.form("/login", url.Values{"email": {"forgetful@example.com"}, "password": {"new password"}}); code != http.StatusSeeOther {
+	if code, _, _ := fresh.Form("/login", url.Values{"email": {"forgetful@example.com"}, "password": {"new password"}}); code != http.StatusSeeOther {
 		t.Fatalf("new password: %d", code)
 	}
 
 	// An expired link fails too.
-	anon.form("/forgot", url.Values{"email": {"forgetful@example.com"}})
+	anon.Form("/forgot", url.Values{"email": {"forgetful@example.com"}})
 	token = linkRE.FindStringSubmatch(box.next(t).data)[1]
 	if _, err := s.app.Pool.Exec(context.Background(), `UPDATE account_tokens SET expires_at = now() - interval '1 minute'`); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := anon.get("/reset?token=" + token); code != http.StatusGone {
+	if code, _ := anon.Get("/reset?token=" + token); code != http.StatusGone {
 		t.Fatalf("expired link page: %d, want 410", code)
 	}
-	if code, _, _ := anon.form("/reset", url.Values{"token": {token}, "password": {"later password"}}); code != http.StatusGone {
+	if code, _, _ := anon.Form("/reset", url.Values{"token": {token}, "password": {"later password"}}); code != http.StatusGone {
 		t.Fatalf("expired link: %d, want 410", code)
 	}
 }

@@ -16,10 +16,10 @@ func TestGallerySearch(t *testing.T) {
 	s := start(t, opts{roles: both})
 	v := visitor(t, s.URL)
 	captions := map[string]string{
-		v.mustUpload("public"):   "a dog runs along the beach",
-		v.mustUpload("public"):   "two dogs are playing in the snow",
-		v.mustUpload("public"):   "a man rides a bike down a hill",
-		v.mustUpload("unlisted"): "a dog sits on a boat",
+		v.MustUpload("public"):   "a dog runs along the beach",
+		v.MustUpload("public"):   "two dogs are playing in the snow",
+		v.MustUpload("public"):   "a man rides a bike down a hill",
+		v.MustUpload("unlisted"): "a dog sits on a boat",
 	}
 	// Captions are set once the worker is done, so it cannot overwrite them.
 	for id, c := range captions {
@@ -59,7 +59,7 @@ func TestGallerySearch(t *testing.T) {
 		{"   ", []string{"a dog runs along the beach", "two dogs are playing in the snow", "a man rides a bike down a hill"},
 			[]string{"a dog sits on a boat"}, ""},
 	} {
-		code, body := v.get("/?q=" + url.QueryEscape(c.q))
+		code, body := v.Get("/?q=" + url.QueryEscape(c.q))
 		if code != http.StatusOK {
 			t.Fatalf("q=%q: %d", c.q, code)
 		}
@@ -84,7 +84,7 @@ func TestGallerySearch(t *testing.T) {
 	// Page links keep the query: an older page links back to the newest
 	// page of the same search.
 	future := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
-	_, body := v.get("/?q=dog&before=" + url.QueryEscape(future))
+	_, body := v.Get("/?q=dog&before=" + url.QueryEscape(future))
 	if !strings.Contains(body, `href="/?q=dog"`) {
 		t.Errorf("an older page of a search does not link to its first page")
 	}

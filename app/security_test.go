@@ -24,6 +24,7 @@ import (
 
 	"captionai/app"
 	"captionai/config"
+	"captionai/testutil"
 )
 
 var webOnly = app.Roles{Web: true}
@@ -41,62 +42,62 @@ func TestAdminEmailsNeedAVerifiedAddress(t *testing.T) {
 		c.AdminEmails = []string{"admin@example.com", "ops@example.com"}
 	}})
 	owner := visitor(t, s.URL)
-	owner.signup("owner@example.com", "owner password")
+	owner.Signup("owner@example.com", "owner password")
 	box.next(t)
-	private := owner.mustUpload("private")
+	private := owner.MustUpload("private")
 
 	// The reproduction: sign up as OPS@example.com, which has no account yet.
 	attacker := visitor(t, s.URL)
-	attacker.signup("OPS@example.com", "attacker-pass-1")
+	attacker.Signup("OPS@example.com", "attacker-pass-1")
 	opsMail := box.next(t)
-	if code, _ := attacker.get("/admin"); code != http.StatusNotFound {
+	if code, _ := attacker.Get("/admin"); code != http.StatusNotFound {
 		t.Errorf("unverified ADMIN_EMAILS sign-up: /admin %d, want 404", code)
 	}
-	if code, _ := attacker.get("/images/" + private + "/file"); code != http.StatusNotFound {
+	if code, _ := attacker.Get("/images/" + private + "/file"); code != http.StatusNotFound {
 		t.Errorf("unverified ADMIN_EMAILS sign-up reads a private file: %d", code)
 	}
 	// The real owner of ops@ opens the link, but is not signed in as the
 	// account the stranger made, so nothing is confirmed.
 	token := verifyRE.FindStringSubmatch(opsMail.data)[1]
 	realOps := visitor(t, s.URL)
-	if code, _ := realOps.get("/verify?token=" + token); code != http.StatusSeeOther {
+	if code, _ := realOps.Get("/verify?token=" + token); code != http.StatusSeeOther {
 		t.Errorf("verify link without a session: %d, want 303 to sign in", code)
 	}
-	if code, _, _ := realOps.form("/verify", url.Values{"token": {token}}); code != http.StatusSeeOther {
+	if code, _, _ := realOps.Form("/verify", url.Values{"token": {token}}); code != http.StatusSeeOther {
 		t.Errorf("verify POST without a session: %d, want 303 to sign in", code)
 	}
-	if code, _ := attacker.get("/admin"); code != http.StatusNotFound {
+	if code, _ := attacker.Get("/admin"); code != http.StatusNotFound {
 		t.Errorf("after the owner's click: /admin %d, want 404", code)
 	}
 	// The owner takes the address back with a password reset; the
 	// stranger's session ends, and the owner is the admin.
-	realOps.form("/forgot", url.Values{"email": {"ops@example.com"}})
+	realOps.Form("/forgot", url.Values{"email": {"ops@example.com"}})
 	reset := linkRE.FindStringSubmatch(box.next(t).data)[1]
-	if code, _, _ := realOps.form("/reset", url.Values{"token": {reset}, "password": {"owner's new password"}}); code != http.StatusSeeOther {
+	if code, _, _ := realOps.Form("/reset", url.Values{"token": {reset}, "password": {"owner's new password"}}); code != http.StatusSeeOther {
 		t.Fatalf("reset: %d", code)
 	}
-	if code, _ := attacker.get("/account"); code != http.StatusSeeOther {
+	if code, _ := attacker.Get("/account"); code != http.StatusSeeOther {
 		t.Errorf("the stranger is still signed in after the reset: %d", code)
 	}
-	realOps.login("ops@example.com", "owner's new password")
-	if code, _ := realOps.get("/admin"); code != http.StatusOK {
+	realOps.Login("ops@example.com", "owner's new password")
+	if code, _ := realOps.Get("/admin"); code != http.StatusOK {
 		t.Errorf("verified ADMIN_EMAILS account: /admin %d, want 200", code)
 	}
 
 	// The ordinary path: sign up, open the mailed link while signed in, confirm.
 	admin := visitor(t, s.URL)
-	admin.signup("admin@example.com", "admin password")
+	admin.Signup("admin@example.com", "admin password")
 	token = verifyRE.FindStringSubmatch(box.next(t).data)[1]
-	if code, body := admin.get("/verify?token=" + token); code != http.StatusOK || !strings.Contains(body, "Confirm my address") {
+	if code, body := admin.Get("/verify?token=" + token); code != http.StatusOK || !strings.Contains(body, "Confirm my address") {
 		t.Fatalf("verify page: %d", code)
 	}
-	if code, _, _ := admin.form("/verify", url.Values{"token": {token}}); code != http.StatusSeeOther {
+	if code, _, _ := admin.Form("/verify", url.Values{"token": {token}}); code != http.StatusSeeOther {
 		t.Fatalf("verify: %d", code)
 	}
-	if code, _ := admin.get("/admin"); code != http.StatusOK {
+	if code, _ := admin.Get("/admin"); code != http.StatusOK {
 		t.Errorf("verified admin@: /admin %d, want 200", code)
 	}
-	if code, _, _ := admin.form("/verify", url.Values{"token": {token}}); code != http.StatusGone {
+	if code, _, _ := admin.Form("/verify", url.Values{"token": {token}}); code != http.StatusGone {
 		t.Errorf("second use of the verify link: %d, want 410", code)
 	}
 
@@ -104,8 +105,8 @@ func TestAdminEmailsNeedAVerifiedAddress(t *testing.T) {
 	again := start(t, opts{roles: webOnly, dbURL: s.DBURL})
 	for email, pw := range map[string]string{"admin@example.com": "admin password", "ops@example.com": "owner's new password"} {
 		v := visitor(t, again.URL)
-		v.login(email, pw)
-		if code, _ := v.get("/admin"); code != http.StatusNotFound {
+		v.Login(email, pw)
+		if code, _ := v.Get("/admin"); code != http.StatusNotFound {
 			t.Errorf("%s after leaving ADMIN_EMAILS: /admin %d, want 404", email, code)
 		}
 	}
@@ -117,15 +118,15 @@ func TestRoleChangesSignOutAndNeedVerification(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 	boss, mod, fresh := visitor(t, s.URL), visitor(t, s.URL), visitor(t, s.URL)
-	boss.signup("boss@example.com", "boss password")
-	mod.signup("mod@example.com", "mod password")
-	fresh.signup("fresh@example.com", "fresh password")
+	boss.Signup("boss@example.com", "boss password")
+	mod.Signup("mod@example.com", "mod password")
+	fresh.Signup("fresh@example.com", "fresh password")
 	grant(t, s, "boss@example.com", "admin")
-	if code, _ := boss.get("/account"); code != http.StatusSeeOther {
+	if code, _ := boss.Get("/account"); code != http.StatusSeeOther {
 		t.Fatalf("session survived its role change: /account %d", code)
 	}
-	boss.login("boss@example.com", "boss password")
-	code, body := boss.get("/admin/users")
+	boss.Login("boss@example.com", "boss password")
+	code, body := boss.Get("/admin/users")
 	if code != http.StatusOK || !strings.Contains(body, "fresh@example.com") {
 		t.Fatalf("/admin/users: %d", code)
 	}
@@ -136,19 +137,19 @@ func TestRoleChangesSignOutAndNeedVerification(t *testing.T) {
 		}
 		return u.ID.String()
 	}
-	if code, body, _ := boss.form("/admin/users/"+id("fresh@example.com")+"/role", url.Values{"role": {"moderator"}}); code != http.StatusConflict || !strings.Contains(body, "not confirmed") {
+	if code, body, _ := boss.Form("/admin/users/"+id("fresh@example.com")+"/role", url.Values{"role": {"moderator"}}); code != http.StatusConflict || !strings.Contains(body, "not confirmed") {
 		t.Errorf("role for an unverified account: %d", code)
 	}
 	grant(t, s, "mod@example.com", "user") // the operator vouches: verified, still a user
-	mod.login("mod@example.com", "mod password")
-	if code, _, _ := boss.form("/admin/users/"+id("mod@example.com")+"/role", url.Values{"role": {"moderator"}}); code != http.StatusSeeOther {
+	mod.Login("mod@example.com", "mod password")
+	if code, _, _ := boss.Form("/admin/users/"+id("mod@example.com")+"/role", url.Values{"role": {"moderator"}}); code != http.StatusSeeOther {
 		t.Errorf("grant moderator: %d", code)
 	}
-	if code, _ := mod.get("/account"); code != http.StatusSeeOther {
+	if code, _ := mod.Get("/account"); code != http.StatusSeeOther {
 		t.Errorf("moderator's session survived the grant: %d", code)
 	}
-	for _, v := range []*browserless{mod, fresh, visitor(t, s.URL)} {
-		if code, _, _ := v.form("/admin/users/"+id("fresh@example.com")+"/role", url.Values{"role": {"admin"}}); code != http.StatusNotFound {
+	for _, v := range []*testutil.Visitor{mod, fresh, visitor(t, s.URL)} {
+		if code, _, _ := v.Form("/admin/users/"+id("fresh@example.com")+"/role", url.Values{"role": {"admin"}}); code != http.StatusNotFound {
 			t.Errorf("a non-admin set a role: %d, want 404", code)
 		}
 	}
@@ -159,7 +160,7 @@ func TestRoleChangesSignOutAndNeedVerification(t *testing.T) {
 func TestLoginThrottleHoldsUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: webOnly})
-	visitor(t, s.URL).signup("target@example.com", "right password")
+	visitor(t, s.URL).Signup("target@example.com", "right password")
 	codes := map[int]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -169,7 +170,7 @@ func TestLoginThrottleHoldsUnderConcurrency(t *testing.T) {
 			if i == 39 {
 				pw = "right password"
 			}
-			code, _, _ := visitor(t, s.URL).form("/login", url.Values{"email": {"target@example.com"}, "password": {pw}})
+			code, _, _ := visitor(t, s.URL).Form("/login", url.Values{"email": {"target@example.com"}, "password": {pw}})
 			mu.Lock()
 			codes[code]++
 			mu.Unlock()
@@ -188,17 +189,17 @@ func TestStrangerCannotLockOutTheOwner(t *testing.T) {
 	s := start(t, opts{roles: webOnly, tweak: func(c *config.Config) {
 		c.TrustedProxies = []net.IPNet{{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(8, 32)}}
 	}})
-	visitor(t, s.URL).signup("owner@example.com", "right password")
+	visitor(t, s.URL).Signup("owner@example.com", "right password")
 	stranger := visitor(t, s.URL)
 	for range 12 {
-		stranger.form("/login", url.Values{"email": {"owner@example.com"}, "password": {"guess"}}, "X-Forwarded-For", "198.51.100.66")
+		stranger.Form("/login", url.Values{"email": {"owner@example.com"}, "password": {"guess"}}, "X-Forwarded-For", "198.51.100.66")
 	}
-	code, body, h := stranger.form("/login", url.Values{"email": {"owner@example.com"}, "password": {"right password"}}, "X-Forwarded-For", "198.51.100.66")
+	code, body, h := stranger.Form("/login", url.Values{"email": {"owner@example.com"}, "password": {"right password"}}, "X-Forwarded-For", "198.51.100.66")
 	if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(body, "Wait") {
 		t.Errorf("the stranger's address is not delayed: %d", code)
 	}
 	owner := visitor(t, s.URL)
-	if code, _, _ := owner.form("/login", url.Values{"email": {"owner@example.com"}, "password": {"right password"}}, "X-Forwarded-For", "192.0.2.10"); code != http.StatusSeeOther {
+	if code, _, _ := owner.Form("/login", url.Values{"email": {"owner@example.com"}, "password": {"right password"}}, "X-Forwarded-For", "192.0.2.10"); code != http.StatusSeeOther {
 		t.Errorf("the owner, from another address, is locked out: %d", code)
 	}
 }
@@ -209,7 +210,7 @@ func TestAccountFormsAreThrottled(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: webOnly})
 	v := visitor(t, s.URL)
-	if code, _, _ := v.form("/reset", url.Values{"token": {"bogus"}, "password": {"x"}}); code != http.StatusGone {
+	if code, _, _ := v.Form("/reset", url.Values{"token": {"bogus"}, "password": {"x"}}); code != http.StatusGone {
 		t.Errorf("bogus token: %d, want 410 before the password is checked", code)
 	}
 	for _, c := range []struct {
@@ -222,11 +223,11 @@ func TestAccountFormsAreThrottled(t *testing.T) {
 		{"/reset", 19, url.Values{"token": {"bogus"}, "password": {"long enough"}}}, // one used above
 	} {
 		for i := range c.n {
-			if code, _, _ := v.form(c.path, c.vals); code == http.StatusTooManyRequests {
+			if code, _, _ := v.Form(c.path, c.vals); code == http.StatusTooManyRequests {
 				t.Fatalf("%s: throttled after %d", c.path, i)
 			}
 		}
-		code, body, h := v.form(c.path, c.vals)
+		code, body, h := v.Form(c.path, c.vals)
 		if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(body, "Try again in") {
 			t.Errorf("%s over the limit: %d", c.path, code)
 		}
@@ -239,11 +240,11 @@ func TestSignupDoesNotTellWhichAddressesExist(t *testing.T) {
 	t.Parallel()
 	box := startMailbox(t)
 	s := start(t, opts{roles: both, tweak: func(c *config.Config) { c.SMTPURL = "smtp://" + box.addr }})
-	_, first, _ := visitor(t, s.URL).form("/signup", url.Values{"email": {"taken@example.com"}, "password": {"first password"}})
+	_, first, _ := visitor(t, s.URL).Form("/signup", url.Values{"email": {"taken@example.com"}, "password": {"first password"}})
 	if m := box.next(t); !strings.Contains(m.data, "/verify?token=") {
 		t.Fatalf("no verification link:\n%s", m.data)
 	}
-	code, again, _ := visitor(t, s.URL).form("/signup", url.Values{"email": {"Taken@example.com"}, "password": {"other password"}})
+	code, again, _ := visitor(t, s.URL).Form("/signup", url.Values{"email": {"Taken@example.com"}, "password": {"other password"}})
 	if code != http.StatusOK || strings.ReplaceAll(again, "Taken@", "taken@") != first {
 		t.Errorf("a second sign-up for the address answers differently (%d)", code)
 	}
@@ -252,7 +253,7 @@ func TestSignupDoesNotTellWhichAddressesExist(t *testing.T) {
 		t.Errorf("the owner's mail:\n%s", m.data)
 	}
 	// The first password still signs in: the second sign-up changed nothing.
-	visitor(t, s.URL).login("taken@example.com", "first password")
+	visitor(t, s.URL).Login("taken@example.com", "first password")
 }
 
 // NUL bytes in a search, a form field or an upload's file name are refused
@@ -261,10 +262,10 @@ func TestNULBytesAreRefused(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: webOnly})
 	v := visitor(t, s.URL)
-	if code, body := v.get("/?q=dog%00cat"); code != http.StatusBadRequest || !strings.Contains(body, "NUL character") {
+	if code, body := v.Get("/?q=dog%00cat"); code != http.StatusBadRequest || !strings.Contains(body, "NUL character") {
 		t.Errorf("search with NUL: %d", code)
 	}
-	if code, body, _ := v.form("/login", url.Values{"email": {"a\x00@example.com"}, "password": {"whatever"}}); code != http.StatusBadRequest || !strings.Contains(body, "NUL character") {
+	if code, body, _ := v.Form("/login", url.Values{"email": {"a\x00@example.com"}, "password": {"whatever"}}); code != http.StatusBadRequest || !strings.Contains(body, "NUL character") {
 		t.Errorf("login email with NUL: %d", code)
 	}
 	var body bytes.Buffer
@@ -273,12 +274,12 @@ func TestNULBytesAreRefused(t *testing.T) {
 	hdr.Set("Content-Disposition", `form-data; name="image"; filename*=UTF-8''a%00b.jpg`)
 	hdr.Set("Content-Type", "image/jpeg")
 	pw, _ := mw.CreatePart(hdr)
-	pw.Write(photo(t, 8, 8))
+	pw.Write(testutil.JPEG(t, 8, 8))
 	mw.Close()
 	req, _ := http.NewRequest("POST", s.URL+"/images", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Accept", "application/json")
-	code, resp, _ := v.do(req)
+	code, resp, _ := v.Do(req)
 	if code != http.StatusUnprocessableEntity || !strings.Contains(resp, "control character") {
 		t.Errorf("file name with NUL: %d %s", code, resp)
 	}
@@ -299,7 +300,7 @@ func TestGuestQuotaHoldsUnderConcurrency(t *testing.T) {
 	for range 20 {
 		wg.Go(func() {
 			for {
-				res := post(t, s.URL, []file{{"a.jpg", photo(t, 8, 8)}, {"b.jpg", photo(t, 8, 8)}}, map[string]string{"Accept": "application/json"})
+				res := post(t, s.URL, []file{{"a.jpg", testutil.JPEG(t, 8, 8)}, {"b.jpg", testutil.JPEG(t, 8, 8)}}, map[string]string{"Accept": "application/json"})
 				body, _ := io.ReadAll(res.Body)
 				if bytes.Contains(body, []byte("still in progress")) {
 					continue // the per-address cap on uploads in flight; try again
@@ -316,11 +317,11 @@ func TestGuestQuotaHoldsUnderConcurrency(t *testing.T) {
 		t.Fatalf("20 concurrent 2-file uploads, quota 20: %v, %d rows", codes, countRows(t, s))
 	}
 	g := visitor(t, s.URL)
-	if code, _ := g.upload(""); code != http.StatusTooManyRequests {
+	if code, _ := g.Upload(""); code != http.StatusTooManyRequests {
 		t.Fatalf("over quota: %d", code)
 	}
 	s.app.Pool.Exec(context.Background(), `DELETE FROM images WHERE id IN (SELECT id FROM images LIMIT 5)`)
-	if code, _ := g.upload(""); code != http.StatusTooManyRequests {
+	if code, _ := g.Upload(""); code != http.StatusTooManyRequests {
 		t.Errorf("deleting uploads freed the quota: %d", code)
 	}
 
@@ -348,18 +349,18 @@ func TestSaferDefaults(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})
 	u := visitor(t, s.URL)
-	u.signup("careful@example.com", "long enough")
-	if _, home := u.get("/"); !strings.Contains(home, `<option value="unlisted" selected`) {
+	u.Signup("careful@example.com", "long enough")
+	if _, home := u.Get("/"); !strings.Contains(home, `<option value="unlisted" selected`) {
 		t.Error("the form does not preselect unlisted for a new account")
 	}
-	id := u.mustUpload("")
+	id := u.MustUpload("")
 	var vis string
 	s.app.Pool.QueryRow(context.Background(), `SELECT visibility FROM images WHERE id = $1`, id).Scan(&vis)
 	if vis != "unlisted" {
 		t.Errorf("default visibility %q, want unlisted", vis)
 	}
-	u.mustUpload("private")
-	if _, home := u.get("/"); !strings.Contains(home, `<option value="private" selected`) {
+	u.MustUpload("private")
+	if _, home := u.Get("/"); !strings.Contains(home, `<option value="private" selected`) {
 		t.Error("the form does not remember the last choice")
 	}
 
@@ -372,30 +373,30 @@ func TestSaferDefaults(t *testing.T) {
 	mw.Close()
 	req, _ := http.NewRequest("POST", s.URL+"/images", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	code, resp, h := u.do(req)
+	code, resp, h := u.Do(req)
 	broken := strings.TrimPrefix(h.Get("Location"), "/images/")
 	if code != http.StatusSeeOther {
 		t.Fatalf("truncated upload: %d %.500s", code, resp)
 	}
 	events(t, s.URL+"/images/"+broken+"/events", 30*time.Second)
-	if _, gallery := visitor(t, s.URL).get("/"); strings.Contains(gallery, broken) {
+	if _, gallery := visitor(t, s.URL).Get("/"); strings.Contains(gallery, broken) {
 		t.Error("a failed image is listed in the public gallery")
 	}
-	if _, page := u.get("/images/" + broken); !strings.Contains(page, "This file could not be read; it may be damaged.") || !strings.Contains(page, "<details") {
+	if _, page := u.Get("/images/" + broken); !strings.Contains(page, "This file could not be read; it may be damaged.") || !strings.Contains(page, "<details") {
 		t.Error("the owner does not see the plain failure sentence with details")
 	}
 
-	code, page, _ := u.form("/images/"+id+"/delete", nil)
+	code, page, _ := u.Form("/images/"+id+"/delete", nil)
 	if code != http.StatusOK || !strings.Contains(page, "Delete this photo?") {
 		t.Fatalf("delete without confirmation: %d", code)
 	}
-	if code, _ := u.get("/images/" + id); code != http.StatusOK {
+	if code, _ := u.Get("/images/" + id); code != http.StatusOK {
 		t.Fatalf("deleted without confirmation")
 	}
-	if code, _, _ := u.form("/images/"+id+"/delete", url.Values{"confirm": {"yes"}}); code != http.StatusSeeOther {
+	if code, _, _ := u.Form("/images/"+id+"/delete", url.Values{"confirm": {"yes"}}); code != http.StatusSeeOther {
 		t.Fatalf("confirmed delete: %d", code)
 	}
-	if code, _ := u.get("/images/" + id); code != http.StatusNotFound {
+	if code, _ := u.Get("/images/" + id); code != http.StatusNotFound {
 		t.Errorf("after a confirmed delete: %d", code)
 	}
 }
@@ -418,7 +419,7 @@ func TestUploadsLoseTheirMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string][]byte{"p.jpg": photo(t, 40, 30), "p.png": pngBuf.Bytes(), "p.webp": webp} {
+	for name, data := range map[string][]byte{"p.jpg": testutil.JPEG(t, 40, 30), "p.png": pngBuf.Bytes(), "p.webp": webp} {
 		path := filepath.Join(dir, name)
 		os.WriteFile(path, data, 0o644)
 		out, err := exec.Command(exiftool, "-q", "-overwrite_original", "-GPSLatitude=48.8584", "-GPSLatitudeRef=N",
@@ -432,7 +433,7 @@ func TestUploadsLoseTheirMetadata(t *testing.T) {
 		}
 		res := post(t, s.URL, []file{{name, tagged}}, nil)
 		id := location(t, res, "/images/")
-		code, served := v.get("/images/" + id + "/file")
+		code, served := v.Get("/images/" + id + "/file")
 		if code != http.StatusOK {
 			t.Fatalf("%s: file %d", name, code)
 		}
@@ -448,7 +449,7 @@ func TestUploadsLoseTheirMetadata(t *testing.T) {
 			t.Errorf("%s: the orientation is lost:\n%s", name, tags)
 		}
 		if name == "p.jpg" {
-			if _, page := v.get("/images/" + id); !strings.Contains(page, "30 × 40 px") {
+			if _, page := v.Get("/images/" + id); !strings.Contains(page, "30 × 40 px") {
 				t.Errorf("the page does not give the upright size 30 × 40")
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"captionai/app"
+	"captionai/testutil"
 )
 
 const slowBoundary = "slowclientboundary"
@@ -181,7 +182,7 @@ func TestUploadsPerAddressAreCapped(t *testing.T) {
 		c.Close()
 	}
 	waitFor(t, "an upload accepted after the others ended", 5*time.Second, func() bool {
-		res := post(t, s.URL, []file{{"after.jpg", photo(t, 32, 24)}}, nil)
+		res := post(t, s.URL, []file{{"after.jpg", testutil.JPEG(t, 32, 24)}}, nil)
 		return res.StatusCode == http.StatusSeeOther
 	})
 }
@@ -196,7 +197,7 @@ func TestUploadSentSlowlyButSteadily(t *testing.T) {
 	mw := multipart.NewWriter(&body)
 	for i := range 3 {
 		fw, _ := mw.CreateFormFile("image", fmt.Sprintf("p%d.jpg", i))
-		fw.Write(photo(t, 400, 300))
+		fw.Write(testutil.JPEG(t, 400, 300))
 	}
 	mw.Close()
 	req, _ := http.NewRequest("POST", s.URL+"/images", &steady{r: bytes.NewReader(body.Bytes()), chunk: 8 << 10, pause: 300 * time.Millisecond})

@@ -18,19 +18,6 @@ import (
 
 func visitor(t testing.TB, base string) *testutil.Visitor { return testutil.NewVisitor(t, base) }
 
-// grant gives an account a role the way `captionai admin grant` does; the
-// account's sessions must sign in again.
-func grant(t testing.TB, s *server, email, role string) {
-	t.Helper()
-	ctx := context.Background()
-	u, err := s.app.Store.UserByEmail(ctx, email)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.app.Store.SetRole(ctx, u.ID, role, "cli", true); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // Every viewer against every visibility on every path, with exact codes.
 func TestAccessMatrix(t *testing.T) {
@@ -46,7 +33,7 @@ func TestAccessMatrix(t *testing.T) {
 	owner.Signup("owner@example.com", "owner password")
 	other.Signup("other@example.com", "other password")
 	admin.Signup("admin@example.com", "admin password")
-	grant(t, s, "admin@example.com", "admin")
+	testutil.Grant(t, s.app.Store, "admin@example.com", "admin")
 	admin.Login("admin@example.com", "admin password")
 	if _, page := admin.Get("/admin"); !strings.Contains(page, "Nothing has been uploaded yet.") {
 		t.Errorf("empty /admin does not say so:\n%s", page)

@@ -121,7 +121,7 @@ func TestRoleChangesSignOutAndNeedVerification(t *testing.T) {
 	boss.Signup("boss@example.com", "boss password")
 	mod.Signup("mod@example.com", "mod password")
 	fresh.Signup("fresh@example.com", "fresh password")
-	grant(t, s, "boss@example.com", "admin")
+	testutil.Grant(t, s.app.Store, "boss@example.com", "admin")
 	if code, _ := boss.Get("/account"); code != http.StatusSeeOther {
 		t.Fatalf("session survived its role change: /account %d", code)
 	}
@@ -140,7 +140,7 @@ func TestRoleChangesSignOutAndNeedVerification(t *testing.T) {
 	if code, body, _ := boss.Form("/admin/users/"+id("fresh@example.com")+"/role", url.Values{"role": {"moderator"}}); code != http.StatusConflict || !strings.Contains(body, "not confirmed") {
 		t.Errorf("role for an unverified account: %d", code)
 	}
-	grant(t, s, "mod@example.com", "user") // the operator vouches: verified, still a user
+	testutil.Grant(t, s.app.Store, "mod@example.com", "user") // the operator vouches: verified, still a user
 	mod.Login("mod@example.com", "mod password")
 	if code, _, _ := boss.Form("/admin/users/"+id("mod@example.com")+"/role", url.Values{"role": {"moderator"}}); code != http.StatusSeeOther {
 		t.Errorf("grant moderator: %d", code)

@@ -7,23 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"captionai/db"
 	"captionai/testutil"
 	"captionai/vocab"
 )
-
-// grant gives an account a role as the command line does; its sessions
-// must sign in again.
-func (s *testServer) grant(t *testing.T, email, role string) {
-	t.Helper()
-	ctx := context.Background()
-	u, err := s.h.Users.UserByEmail(ctx, email)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.h.Users.SetRole(ctx, u.ID, role, "test", true); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // people is a server with an owner (who uploaded one image of each
 // visibility), another account, an admin, and an anonymous visitor.
@@ -40,7 +27,7 @@ func newPeople(t *testing.T) *people {
 	p.owner.Signup("owner@example.com", "owner password")
 	p.other.Signup("other@example.com", "other password")
 	p.admin.Signup("admin@example.com", "admin password")
-	s.grant(t, "admin@example.com", vocab.Admin)
+	testutil.Grant(t, db.New(s.pool), "admin@example.com", vocab.Admin)
 	p.admin.Login("admin@example.com", "admin password")
 	p.public, p.unlisted, p.private_ = p.owner.MustUpload(vocab.Public), p.owner.MustUpload(vocab.Unlisted), p.owner.MustUpload(vocab.Private)
 	return p

@@ -54,15 +54,11 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnprocessableEntity, views.AccountPage(forms))
 		return
 	}
-	hash, err := hashPassword(ctx, password)
-	if errors.Is(err, errBusy) {
-		h.busy(w, r)
+	hash, ok := h.newHash(w, r, password)
+	if !ok {
 		return
 	}
-	if err == nil {
-		err = h.Users.SetPassword(ctx, u.ID, hash)
-	}
-	if err != nil {
+	if err := h.Users.SetPassword(ctx, u.ID, hash); err != nil {
 		h.serverError(w, r, err)
 		return
 	}

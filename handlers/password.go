@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/mail"
 	"runtime"
 	"sync"
@@ -45,6 +46,21 @@ func hashPassword(ctx context.Context, password string) (hash string, err error)
 		return "", serr
 	}
 	return hash, err
+}
+
+// newHash hashes a new password for a request, answering 503 (slots
+// full) or 500 itself; ok is false when it has answered.
+func (h *Handler) newHash(w http.ResponseWriter, r *http.Request, password string) (hash string, ok bool) {
+	hash, err := hashPassword(r.Context(), password)
+	switch {
+	case errors.Is(err, errBusy):
+		h.busy(w, r)
+		return "", false
+	case err != nil:
+		h.serverError(w, r, err)
+		return "", false
+	}
+	return hash, true
 }
 
 // passwordMatches checks a password against a hash, in a hashing slot. An

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/a-h/templ"
+
 	"captionai/db"
 	"captionai/jobs"
 	"captionai/views"
@@ -38,8 +40,14 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
+	h.tokenPage(w, r, db.TokenReset, func(token string, ok bool) templ.Component { return views.ResetPage(token, "", ok) })
+}
+
+// tokenPage renders the page of a mailed link, 410 Gone when its token
+// (?token=) is invalid, used or expired.
+func (h *Handler) tokenPage(w http.ResponseWriter, r *http.Request, purpose string, page func(token string, ok bool) templ.Component) {
 	token := r.URL.Query().Get("token")
-	ok, err := h.Users.TokenValid(r.Context(), db.TokenReset, token)
+	ok, err := h.Users.TokenValid(r.Context(), purpose, token)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -48,7 +56,7 @@ func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		status = http.StatusGone
 	}
-	h.render(w, r, status, views.ResetPage(token, "", ok))
+	h.render(w, r, status, page(token, ok))
 }
 
 // reset checks the token, hashes the new password, then spends the token
@@ -73,13 +81,8 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnprocessableEntity, views.ResetPage(token, msg, true))
 		return
 	}
-	hash, err := hashPassword(ctx, password)
-	if errors.Is(err, errBusy) {
-		h.busy(w, r)
-		return
-	}
-	if err != nil {
-		h.serverError(w, r, err)
+	hash, ok := h.newHash(w, r, password)
+	if !ok {
 		return
 	}
 	u, err := h.Users.UseResetToken(ctx, token, hash)

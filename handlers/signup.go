@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -32,13 +31,8 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	if h.limited(w, r, signupsPerIP, clientIP(r).String(), 1) {
 		return
 	}
-	hash, err := hashPassword(ctx, password)
-	if errors.Is(err, errBusy) {
-		h.busy(w, r)
-		return
-	}
-	if err != nil {
-		h.serverError(w, r, err)
+	hash, ok := h.newHash(w, r, password)
+	if !ok {
 		return
 	}
 	over, err := h.quietlyLimited(r, signupMailsPerTo, strings.ToLower(email))

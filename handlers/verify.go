@@ -23,16 +23,7 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?next="+url.QueryEscape("/verify?token="+token), http.StatusSeeOther)
 		return
 	}
-	ok, err := h.Users.TokenValid(r.Context(), db.TokenVerify, token)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if !ok {
-		status = http.StatusGone
-	}
-	h.render(w, r, status, views.VerifyPage(token, ok))
+	h.tokenPage(w, r, db.TokenVerify, views.VerifyPage)
 }
 
 // verify spends the token of the signed-in account and marks its address

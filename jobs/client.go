@@ -65,9 +65,10 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	river.AddWorker(workers, &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget})
 	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})
 	river.AddWorker(workers, &DeleteFilesWorker{Files: c.Files})
-	river.AddWorker(workers, &ResetEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
-	river.AddWorker(workers, &VerifyEmailWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
-	river.AddWorker(workers, &AccountExistsWorker{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL})
+	mailer := Mailer{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL}
+	river.AddWorker(workers, &ResetEmailWorker{Mailer: mailer})
+	river.AddWorker(workers, &VerifyEmailWorker{Mailer: mailer})
+	river.AddWorker(workers, &AccountExistsWorker{Mailer: mailer})
 	river.AddWorker(workers, &HousekeepingWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log})
 
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{

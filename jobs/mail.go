@@ -22,6 +22,22 @@ const (
 // Mail jobs make their token in the worker, so it never sits in the job
 // table; only its hash is stored.
 
+// Mailer is what the mail workers share.
+type Mailer struct {
+	DB        *db.Store
+	Mail      mail.Sender
+	PublicURL string // base of links in mail
+}
+
+// account loads the account a mail is for; found is false when it is gone.
+func (m Mailer) account(ctx context.Context, id uuid.UUID) (u db.User, found bool, err error) {
+	u, err = m.DB.UserByID(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return u, false, nil
+	}
+	return u, err == nil, err
+}
+
 // ResetEmailArgs sends a password reset link to the account of Email, if
 // there is one: the web request does the same work for any address.
 type ResetEmailArgs struct {
@@ -34,9 +50,7 @@ func (ResetEmailArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Ma
 
 type ResetEmailWorker struct {
 	river.WorkerDefaults[ResetEmailArgs]
-	DB        *db.Store
-	Mail      mail.Sender
-	PublicURL string
+	Mailer
 }
 
 func (w *ResetEmailWorker) Work(ctx context.Context, job *river.Job[ResetEmailArgs]) error {
@@ -69,18 +83,13 @@ func (VerifyEmailArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{M
 
 type VerifyEmailWorker struct {
 	river.WorkerDefaults[VerifyEmailArgs]
-	DB        *db.Store
-	Mail      mail.Sender
-	PublicURL string
+	Mailer
 }
 
 func (w *VerifyEmailWorker) Work(ctx context.Context, job *river.Job[VerifyEmailArgs]) error {
-	u, err := w.DB.UserByID(ctx, job.Args.UserID)
-	if errors.Is(err, db.ErrNotFound) || (err == nil && u.Verified()) {
-		return nil // deleted, or confirmed since
-	}
-	if err != nil {
-		return err
+	u, found, err := w.account(ctx, job.Args.UserID)
+	if err != nil || !found || u.Verified() {
+		return err // nil when deleted, or confirmed since
 	}
 	token, err := w.DB.CreateToken(ctx, u.ID, db.TokenVerify, VerifyTokenTTL)
 	if err != nil {
@@ -105,17 +114,12 @@ func (AccountExistsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts
 
 type AccountExistsWorker struct {
 	river.WorkerDefaults[AccountExistsArgs]
-	DB        *db.Store
-	Mail      mail.Sender
-	PublicURL string
+	Mailer
 }
 
 func (w *AccountExistsWorker) Work(ctx context.Context, job *river.Job[AccountExistsArgs]) error {
-	u, err := w.DB.UserByID(ctx, job.Args.UserID)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	u, found, err := w.account(ctx, job.Args.UserID)
+	if err != nil || !found {
 		return err
 	}
 	body := fmt.Sprintf("Someone, perhaps you, tried to create a CaptionAI account with %s, which already has one.\n\n"+

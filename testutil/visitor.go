@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"captionai/db"
 )
 
 // Visitor is one browser without a browser: a cookie jar, and no redirect
@@ -151,4 +153,18 @@ func JPEG(t testing.TB, w, h int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// Grant gives an account a role as `captionai admin grant` does (the
+// address counts as verified); the account's sessions must sign in again.
+func Grant(t testing.TB, store *db.Store, email, role string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := store.UserByEmail(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetRole(ctx, u.ID, role, "cli", true); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -18,7 +18,6 @@ import (
 
 func visitor(t testing.TB, base string) *testutil.Visitor { return testutil.NewVisitor(t, base) }
 
-
 // Every viewer against every visibility on every path, with exact codes.
 func TestAccessMatrix(t *testing.T) {
 	t.Parallel()

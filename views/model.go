@@ -103,5 +103,3 @@ func timeAttr(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func timeText(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
 
 func itoa(n int) string { return fmt.Sprint(n) }
-
-

@@ -29,7 +29,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if h.limited(w, r, passwordChanges, v.UserID.String(), 1) {
+	if h.limited(w, r, passwordChangesIP, clientIP(r).String(), 1) || h.limited(w, r, passwordChanges, v.UserID.String(), 1) {
 		return
 	}
 	forms := h.accountForms(v)

@@ -128,3 +128,18 @@ func TestForgotAnswersTheSameForAnyAddress(t *testing.T) {
 		t.Errorf("%d reset jobs, want one per request", jobs)
 	}
 }
+
+func TestPasswordChangesAreThrottled(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	v := testutil.NewVisitor(t, s.URL)
+	v.Signup("me@example.com", "long enough")
+	for range 10 {
+		if code, _, _ := v.Form("/account/password", url.Values{"current_password": {"wrong"}, "password": {"new password"}}); code != http.StatusUnprocessableEntity {
+			t.Fatalf("wrong current password: %d", code)
+		}
+	}
+	if code, _, h := v.Form("/account/password", url.Values{"current_password": {"long enough"}, "password": {"new password"}}); code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Errorf("11th change in an hour: %d", code)
+	}
+}

@@ -19,7 +19,8 @@ var (
 	forgotsPerIP      = db.Limit{Action: "forgot", Max: 10, Window: time.Hour}
 	resetMailsPerTo   = db.Limit{Action: "reset-mail", Max: 3, Window: time.Hour}
 	resetsPerIP       = db.Limit{Action: "reset", Max: 20, Window: time.Hour}
-	passwordChanges   = db.Limit{Action: "password-change", Max: 10, Window: time.Hour}
+	passwordChanges   = db.Limit{Action: "password-change", Max: 10, Window: time.Hour} // per account
+	passwordChangesIP = db.Limit{Action: "password-change-ip", Max: 20, Window: time.Hour}
 	verifyMailsPerTo  = db.Limit{Action: "verify-mail", Max: 3, Window: time.Hour}
 	verifyAttemptsPer = db.Limit{Action: "verify", Max: 30, Window: time.Hour}
 )

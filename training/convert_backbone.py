@@ -1,12 +1,11 @@
 #!/usr/bin/python3
 """Stage 1: convert a tfjs backbone to PyTorch (+ ONNX) and write check data.
 
-    /usr/bin/python3 training/convert_backbone.py --backbone mobilenet_v2 [--data DIR]
-    /usr/bin/python3 training/convert_backbone.py --backbone centernet [--data DIR]
+    /usr/bin/python3 -m training.convert_backbone [--backbone mobilenet_v2|centernet|...] [--data DIR]
 
-nsfwjs's Keras layers models go through backbone/keras_torch.py; human-models'
-CenterNet graph model through backbone/tf_graph_torch.py (checked at its native 512x512
-by backbone/check_tfjs_graph.js).
+Without --backbone: every model the recipe's backbone is made of. nsfwjs's Keras layers
+models go through backbone/keras_torch.py; human-models' CenterNet graph model through
+backbone/tf_graph_torch.py (checked at its native 512x512 by backbone/check_tfjs_graph.js).
 
 Reads training/work/tfjs/<backbone>/ (written by backbone/unpack_tfjs.js), writes
 training/work/backbone/<backbone>/: backbone.pt (NCHW module weights),
@@ -18,88 +17,20 @@ backbone/check_tfjs.js compares against tfjs (and ONNX Runtime) in Node.
 import argparse
 import io
 import os
-import sys
 
 import numpy as np
 import onnx
 import torch
-import torch.nn as nn
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKBONES, WORK, data_dir, preprocess, read_split, save_json  # noqa: E402
-from backbone import centernet  # noqa: E402
-from backbone.keras_torch import KerasGraph, final_layer, input_hw, load_tfjs_weights  # noqa: E402
+from training import recipe
+from training.backbone import centernet
+from training.backbone.keras_torch import final_layer, input_hw
+from training.backbones import BACKBONES, base_model, load_backbone, parts
+from training.data import WORK, data_dir, read_split, save_json
+from training.images import preprocess
 
 CHECK_IMAGES = 4
-
-
-class Concat(nn.Module):
-    """Runs each backbone model once on the same pixel_values and concatenates the parts'
-    maps on channels, in the parts' order. order[i] = (model, output) of part i: parts that
-    are layers of one model (mobilenet_v2 and mobilenet_v2_mid) share its single pass."""
-
-    def __init__(self, models, order):
-        super().__init__()
-        self.models = nn.ModuleList(models)
-        self.order = order
-
-    def forward(self, pixel_values):
-        outs = [m(pixel_values) for m in self.models]
-        return [torch.cat([outs[i][j] for i, j in self.order], dim=1)]
-
-
-class Layers(nn.Module):
-    """A Keras graph's feature maps, each average-pooled by its part's "pool" (an earlier,
-    finer map onto the common grid)."""
-
-    def __init__(self, graph, pools):
-        super().__init__()
-        self.graph, self.pools = graph, pools
-
-    def forward(self, pixel_values):
-        return [nn.functional.avg_pool2d(o, k) if k else o for o, k in zip(self.graph(pixel_values), self.pools)]
-
-
-def keras_layers(model, names):
-    """One pass of the nsfwjs Keras model `model` giving the feature maps of parts `names`."""
-    mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", model))
-    g = KerasGraph(mj, weights, [BACKBONES[n]["feature"] for n in names], input_hw(mj)).eval()
-    return Layers(g, [BACKBONES[n].get("pool") for n in names]).eval()
-
-
-def load_backbone(name, with_logits=False):
-    """pixel_values -> [feature map] (+ class probabilities for nsfwjs with_logits)."""
-    spec = BACKBONES[name]
-    if "parts" in spec:
-        groups = {}  # model -> its parts, in order
-        for p in spec["parts"]:
-            groups.setdefault(BACKBONES[p].get("model", p), []).append(p)
-        models, where = [], {}
-        for model, names in groups.items():
-            models.append(load_backbone(model)[0] if model == "centernet" else keras_layers(model, names))
-            where.update({n: (len(models) - 1, j) for j, n in enumerate(names)})
-        return Concat(models, [where[p] for p in spec["parts"]]).eval(), None
-    if name == "centernet":
-        return centernet.CenterNetFeatures(centernet.load_graph(WORK)).eval(), None
-    if with_logits:
-        if "model" in spec:
-            raise ValueError(f"{name} is a layer of {spec['model']}: check that model instead")
-        mj, weights = load_tfjs_weights(os.path.join(WORK, "tfjs", name))
-        return KerasGraph(mj, weights, [spec["feature"], final_layer(mj)], input_hw(mj)).eval(), mj
-    return keras_layers(spec.get("model", name), [name]), None
-
-
-def load_finetuned(name, ck):
-    """The backbone of run checkpoint ck: the converted weights, with the layers that
-    finetune.py trained replaced by the run's (ck["backbone_state"]) when it has them."""
-    g, _ = load_backbone(name)
-    state = ck.get("backbone_state")
-    if state:
-        res = g.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-        if res.unexpected_keys:
-            raise SystemExit(f"backbone_state names layers that {name} does not have: {res.unexpected_keys[:3]}")
-    return g.eval()
 
 
 def convert_centernet(data, out):
@@ -131,33 +62,22 @@ def convert_centernet(data, out):
     print(f"wrote {out}/backbone.onnx and check/ ({len(names)} test images at {size}x{size})")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2", choices=[b for b in sorted(BACKBONES) if "parts" not in BACKBONES[b]])
-    ap.add_argument("--data")
-    args = ap.parse_args()
-    data = data_dir(args.data)
-    spec = BACKBONES[args.backbone]
-    out = os.path.join(WORK, "backbone", args.backbone)
-    os.makedirs(os.path.join(out, "check"), exist_ok=True)
-    torch.set_num_threads(2)
-    if args.backbone == "centernet":
-        return convert_centernet(data, out)
-
-    g, mj = load_backbone(args.backbone, with_logits=True)
+def convert_keras(name, data, out):
+    spec = BACKBONES[name]
+    g, mj = load_backbone(name, with_logits=True)
     size = spec["size"]
     assert input_hw(mj) == (size, size), input_hw(mj)
     names = read_split(data, "test")[:CHECK_IMAGES]
     x = np.stack([preprocess(os.path.join(data, "images", n), size) for n in names])
     with torch.no_grad():
         feat, probs = g(torch.from_numpy(x))
-    print(f"{args.backbone}: feature {spec['feature']} {tuple(feat.shape)}, probs {tuple(probs.shape)}")
+    print(f"{name}: feature {spec['feature']} {tuple(feat.shape)}, probs {tuple(probs.shape)}")
     # Check files are NHWC like tfjs.
     x.transpose(0, 2, 3, 1).astype("<f4").tofile(os.path.join(out, "check", "input_nhwc.f32"))
     feat.numpy().transpose(0, 2, 3, 1).astype("<f4").tofile(os.path.join(out, "check", "torch_feature_nhwc.f32"))
     probs.numpy().astype("<f4").tofile(os.path.join(out, "check", "torch_probs.f32"))
     save_json(os.path.join(out, "check", "meta.json"), {
-        "backbone": args.backbone, "images": names, "input_shape": [len(names), size, size, 3],
+        "backbone": name, "images": names, "input_shape": [len(names), size, size, 3],
         "feature_layer": spec["feature"], "feature_shape": [len(names)] + list(feat.shape[2:]) + [feat.shape[1]],
         "final_layer": final_layer(mj), "probs_shape": list(probs.shape)})
     for n, p in zip(names, probs.numpy()):
@@ -172,6 +92,31 @@ def main():
     onnx.checker.check_model(m)
     onnx.save(m, os.path.join(out, "backbone.onnx"))
     print(f"wrote {out}/backbone.pt, backbone.onnx and check/ ({len(names)} test images)")
+
+
+def parser():
+    r = recipe.settings("convert_backbone")
+    ap = argparse.ArgumentParser(description="Stage 1: convert tfjs backbones to PyTorch and ONNX.")
+    ap.add_argument("--backbone", choices=[b for b in sorted(BACKBONES) if "parts" not in BACKBONES[b]],
+                    help=f"one model (default: each model of {r['backbone']})")
+    ap.add_argument("--data")
+    ap.add_argument("--threads", type=int, default=r["threads"])
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    data = data_dir(args.data)
+    torch.set_num_threads(args.threads)
+    models = [args.backbone] if args.backbone else \
+        list(dict.fromkeys(base_model(p) for p in parts(recipe.settings("convert_backbone")["backbone"])))
+    for name in models:
+        out = os.path.join(WORK, "backbone", name)
+        os.makedirs(os.path.join(out, "check"), exist_ok=True)
+        if name == "centernet":
+            convert_centernet(data, out)
+        else:
+            convert_keras(name, data, out)
 
 
 if __name__ == "__main__":

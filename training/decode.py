@@ -5,7 +5,7 @@ bad_words_ids, BeamSearchScorer with early_stopping=False and length_penalty."""
 import torch
 import torch.nn.functional as F
 
-from common import BOS, EOS
+from training.text import BOS, EOS
 
 
 def ban(seqs, scores, no_repeat, bad_words, eos=EOS):

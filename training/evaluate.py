@@ -1,39 +1,37 @@
 #!/usr/bin/python3
 """Stage 4: pick decoding settings on dev and caption the test split.
 
-    /usr/bin/python3 training/evaluate.py --backbone mobilenet_v2+centernet [--data DIR]
+    /usr/bin/python3 -m training.evaluate [--backbone B] [--run RUN] [--data DIR]
 
-With the best checkpoint of training/work/runs/<backbone>/: beam search on dev for
-each combination of --beam-grid, --no-repeat-grid and --length-penalty-grid, keeps
-the best by dev CIDEr-D (more beams only when they beat fewer by --beam-margin: each
-beam costs decoder time), then captions the test split with it. Writes decoding.json and
-metrics.json in the run folder and training/work/test_captions.tsv
-(image<TAB>caption). Scores with training/eval/metrics.py; export.py adds
-training/eval/score.py's numbers when that scorer exists.
+With the best checkpoint of RUN (default training/work/runs/<backbone>/): beam search on
+dev for each combination of --beam-grid, --no-repeat-grid and --length-penalty-grid,
+keeps the best by dev CIDEr-D (more beams only when they beat fewer by --beam-margin:
+each beam costs decoder time), then captions the test split with it. Writes
+decoding.json and metrics.json in the run folder and training/work/test_captions.tsv
+(image<TAB>caption). Scores with training/eval/metrics.py; model_card adds
+training/eval/score.py's numbers. Defaults: training/recipe.toml.
 """
 
 import argparse
 import json
 import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKBONES, WORK, data_dir, decode, read_captions, read_split, save_json  # noqa: E402
-from decode import beam_search_batch, greedy_batch  # noqa: E402
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
-from metrics import evaluate as score_all  # noqa: E402  (coco-caption definitions, training/eval)
-from model import Captioner, Config  # noqa: E402
-from train import BAD_WORDS, features_source, load_features  # noqa: E402
+from training import recipe
+from training.backbones import BACKBONES
+from training.data import WORK, data_dir, read_captions, read_split, save_json
+from training.decode import beam_search_batch, greedy_batch
+from training.eval.metrics import evaluate as score_all  # coco-caption definitions
+from training.features import features_source, load_features
+from training.model import load_run
+from training.text import BAD_WORDS, decode
 
 
-def load_run(run_dir):
-    ck = torch.load(os.path.join(run_dir, "best.pt"))
-    model = Captioner(Config(**ck["config"]))
-    model.load_state_dict(ck["state_dict"])
-    return model.eval(), ck
+def number_list(kind):
+    """A grid flag: "3,5" -> [3, 5]."""
+    return lambda s: [kind(x) for x in s.split(",")]
 
 
 def setting(num_beams, no_repeat, length_penalty):
@@ -58,19 +56,25 @@ def caption_split(model, feats, rows, imgs, itos, num_beams, max_length, no_repe
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2+centernet", choices=sorted(BACKBONES))
+def parser():
+    r = recipe.settings("evaluate")
+    ap = argparse.ArgumentParser(description="Stage 4: decoding settings on dev, test captions.")
+    ap.add_argument("--backbone", default=r["backbone"], choices=sorted(BACKBONES))
     ap.add_argument("--data")
-    ap.add_argument("--run")
-    ap.add_argument("--beam-grid", default="3")
-    ap.add_argument("--max-length", type=int, default=20)
-    ap.add_argument("--no-repeat-grid", default="0,3")
-    ap.add_argument("--length-penalty-grid", default="1.0")
-    ap.add_argument("--beam-margin", type=float, default=0.01,
+    ap.add_argument("--run", help="default training/work/runs/<backbone>")
+    ap.add_argument("--beam-grid", type=number_list(int), default=r["beam_grid"], help="e.g. 3,5")
+    ap.add_argument("--max-length", type=int, default=r["max_length"])
+    ap.add_argument("--no-repeat-grid", type=number_list(int), default=r["no_repeat_grid"], help="e.g. 0,3")
+    ap.add_argument("--length-penalty-grid", type=number_list(float), default=r["length_penalty_grid"],
+                    help="e.g. 0.7,1.0,1.3,1.6")
+    ap.add_argument("--beam-margin", type=float, default=r["beam_margin"],
                     help="dev CIDEr-D that more beams must gain over fewer to be chosen")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    ap.add_argument("--threads", type=int, default=r["threads"])
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     data = data_dir(args.data)
     run = args.run or os.path.join(WORK, "runs", args.backbone)
@@ -85,9 +89,9 @@ def main():
     results["dev_greedy"] = score_all({i: caps[i] for i in dev}, hy)
     print("dev greedy", json.dumps(results["dev_greedy"]), flush=True)
     best = {}  # beams -> best (beams, no_repeat, length_penalty) with that many
-    for nb in [int(x) for x in args.beam_grid.split(",")]:
-        for nr in [int(x) for x in args.no_repeat_grid.split(",")]:
-            for lp in [float(x) for x in args.length_penalty_grid.split(",")]:
+    for nb in args.beam_grid:
+        for nr in args.no_repeat_grid:
+            for lp in args.length_penalty_grid:
                 t0 = time.time()
                 hy = caption_split(model, feats, [row[i] for i in dev], dev, itos, nb, args.max_length, nr, lp)
                 sc = score_all({i: caps[i] for i in dev}, hy)

@@ -1,35 +1,34 @@
 #!/usr/bin/python3
 """Stage 5: export the trained captioner in the Optimum/transformers.js layout.
 
-    /usr/bin/python3 training/export.py --backbone mobilenet_v2+centernet [--data DIR] [--out models/captionai-flickr8k]
+    /usr/bin/python3 -m training.export [--backbone B] [--run RUN] [--out DIR] [--data DIR]
 
-Writes onnx/encoder_model.onnx (pixel_values -> last_hidden_state: backbone,
-projection, 2-D positions, encoder layer), onnx/decoder_model_merged.onnx (If
-on use_cache_branch; self-attention KV cache only, GPT-2 style), and
-onnx/decoder_model.onnx when the folder stays under --max-mb; config.json,
-generation_config.json, preprocessor_config.json, tokenizer.json,
-tokenizer_config.json. Then captions a few test images in PyTorch from the
-raw pixels (float32 end to end) into training/work/export_reference.json, for
+Writes, into --out (default training/work/model; run.sh --install puts it in models/),
+onnx/encoder_model.onnx (pixel_values -> last_hidden_state: backbone, projection, 2-D
+positions, encoder layer), onnx/decoder_model_merged.onnx (If on use_cache_branch;
+self-attention KV cache only, GPT-2 style), and onnx/decoder_model.onnx when the folder
+stays under --max-mb; config.json, generation_config.json, preprocessor_config.json,
+tokenizer.json, tokenizer_config.json. Then captions a few test images in PyTorch from
+the raw pixels (float32 end to end) into training/work/export_reference.json, for
 comparison with `go run . caption`.
 """
 
 import argparse
 import json
 import os
-import sys
 
 import onnx
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BOS, EOS, MEAN, PAD, REPO, RESCALE, SPECIALS, STD, BACKBONES, WORK, data_dir,  # noqa: E402
-                    decode, parts, preprocess, read_split, save_json)
-from convert_backbone import load_finetuned  # noqa: E402
-from decode import beam_search, greedy_batch  # noqa: E402
-from evaluate import load_run  # noqa: E402
-from model import Encoder  # noqa: E402
-from onnx_export import (NoPast, WithPast, compact, decoder_axes, exact_fp16_initializers, export,  # noqa: E402
-                         merge_decoders, past_names)
+from training import recipe
+from training.backbones import BACKBONES, load_finetuned, parts
+from training.data import WORK, data_dir, read_split, save_json
+from training.decode import beam_search, greedy_batch
+from training.images import MEAN, RESCALE, STD, preprocess
+from training.model import Encoder, load_run
+from training.onnx_export import (NoPast, WithPast, compact, decoder_axes, exact_fp16_initializers, export,
+                                  merge_decoders, past_names)
+from training.text import BOS, EOS, PAD, SPECIALS, decode
 
 PRODUCER = "captionai-training"
 N_REFERENCE = 20
@@ -40,7 +39,7 @@ def tokenizer_files(itos, n_positions):
               "normalized": False, "special": True} for i, t in enumerate(SPECIALS)]
     tok = {
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
-        # common.words(): lowercase, anything but [a-z0-9 ] becomes a space, split on whitespace.
+        # text.words(): lowercase, anything but [a-z0-9 ] becomes a space, split on whitespace.
         "normalizer": {"type": "Sequence", "normalizers": [
             {"type": "Lowercase"}, {"type": "Replace", "pattern": {"Regex": "[^a-z0-9\\s]+"}, "content": " "}]},
         "pre_tokenizer": {"type": "WhitespaceSplit"},
@@ -61,15 +60,21 @@ def tokenizer_files(itos, n_positions):
     return tok, cfg
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2+centernet", choices=sorted(BACKBONES))
+def parser():
+    r = recipe.settings("export")
+    ap = argparse.ArgumentParser(description="Stage 5: ONNX + JSON model folder.")
+    ap.add_argument("--backbone", default=r["backbone"], choices=sorted(BACKBONES))
     ap.add_argument("--data")
-    ap.add_argument("--run")
-    ap.add_argument("--out", default=os.path.join(REPO, "models", "captionai-flickr8k"))
-    ap.add_argument("--max-mb", type=float, default=40)
-    args = ap.parse_args()
-    torch.set_num_threads(2)
+    ap.add_argument("--run", help="default training/work/runs/<backbone>")
+    ap.add_argument("--out", default=os.path.join(WORK, "model"), help="model folder (default training/work/model)")
+    ap.add_argument("--max-mb", type=float, default=r["max_mb"])
+    ap.add_argument("--threads", type=int, default=r["threads"])
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
     data = data_dir(args.data)
     spec = BACKBONES[args.backbone]
     run = args.run or os.path.join(WORK, "runs", args.backbone)

@@ -1,72 +1,50 @@
 #!/usr/bin/python3
 """Stage 2: run the converted backbone once over all Flickr8k images.
 
-    /usr/bin/python3 training/extract_features.py --backbone mobilenet_v2 [--data DIR]
+    /usr/bin/python3 -m training.extract_features [--backbone B] [--flip] [--data DIR]
 
-Writes training/work/features/<backbone>/features.npy (float16, [images, grid*grid,
+Writes training/work/features/<part>/features.npy (float16, [images, grid*grid,
 channels], row-major grid positions, as the exported encoder flattens them) and
-names.txt. Preprocessing is common.preprocess, i.e. exactly what
-preprocessor_config.json tells the Go app and transformers.js to do.
+names.txt, for each part of B (default: the recipe's backbone). Preprocessing is
+images.preprocess, i.e. exactly what preprocessor_config.json tells the Go app and
+transformers.js to do.
 
-With --flip it writes the training images' mirror images to features/<backbone>_flip/
-instead: a second view of each photo that train.py and scst.py draw from at random.
+With --flip it writes the training images' mirror images to features/<part>_flip/
+instead: a second view of each photo that train and scst draw from at random.
 
 With --run RUN (a finetune.py run) it uses that run's fine-tuned backbone, all parts in
-one pass, and writes to RUN/features/ (RUN/features_flip/ with --flip), where train.py
---features-from, scst.py and evaluate.py find them.
+one pass, and writes to RUN/features/ (RUN/features_flip/ with --flip), where train
+--features-from, scst and evaluate find them.
 """
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKBONES, WORK, data_dir, preprocess, read_split  # noqa: E402
-from convert_backbone import load_backbone, load_finetuned  # noqa: E402
+from training import recipe
+from training.backbones import BACKBONES, load_backbone, load_finetuned, parts
+from training.data import WORK, data_dir, read_split
+from training.images import preprocess
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2", choices=[b for b in sorted(BACKBONES) if "parts" not in BACKBONES[b]])
-    ap.add_argument("--data")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--flip", action="store_true", help="mirror images of the training split only")
-    ap.add_argument("--run", help="a finetune.py run: features of its fine-tuned backbone, in RUN/features[_flip]/")
-    args = ap.parse_args()
-    data = data_dir(args.data)
-    torch.set_num_threads(args.threads)
-    splits = ("train",) if args.flip else ("train", "dev", "test")
-    if args.run:
-        ck = torch.load(os.path.join(args.run, "best.pt"))
-        args.backbone = ck["backbone"]
-        g = load_finetuned(args.backbone, ck)
-        out = os.path.join(args.run, "features" + ("_flip" if args.flip else ""))
-    else:
-        g, _ = load_backbone(args.backbone)
-        out = os.path.join(WORK, "features", args.backbone + ("_flip" if args.flip else ""))
-    spec = BACKBONES[args.backbone]
+def extract(g, spec, data, names, out, flip, batch):
     os.makedirs(out, exist_ok=True)
-    names = []
-    for split in splits:
-        names += read_split(data, split)
     n, cells, ch = len(names), spec["grid"] ** 2, spec["channels"]
     tmp = os.path.join(out, "features.tmp.npy")
     feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n, cells, ch))
     t0 = time.time()
-    for i in range(0, n, args.batch):
-        chunk = names[i:i + args.batch]
+    for i in range(0, n, batch):
+        chunk = names[i:i + batch]
         x = np.stack([preprocess(os.path.join(data, "images", nm), spec["size"]) for nm in chunk])
-        if args.flip:
+        if flip:
             x = np.ascontiguousarray(x[:, :, :, ::-1])  # mirroring the resized image = resizing the mirror
         with torch.no_grad():
             (f,) = g(torch.from_numpy(x))
         feats[i:i + len(chunk)] = f.flatten(2).transpose(1, 2).numpy().astype(np.float16)
-        if (i // args.batch) % 20 == 0:
+        if (i // batch) % 20 == 0:
             el = time.time() - t0
             print(f"{i + len(chunk)}/{n} images, {el:.0f}s, {1000 * el / (i + len(chunk)):.1f} ms/image", flush=True)
     feats.flush()
@@ -75,6 +53,37 @@ def main():
     with open(os.path.join(out, "names.txt"), "w") as f:
         f.write("\n".join(names) + "\n")
     print(f"wrote {out}/features.npy ({n} images) in {time.time() - t0:.0f}s")
+
+
+def parser():
+    r = recipe.settings("extract_features")
+    ap = argparse.ArgumentParser(description="Stage 2: cache backbone features of every image.")
+    ap.add_argument("--backbone", default=r["backbone"], choices=sorted(BACKBONES),
+                    help="a combination extracts each of its parts (default: the recipe's)")
+    ap.add_argument("--data")
+    ap.add_argument("--batch", type=int, default=r["batch"])
+    ap.add_argument("--threads", type=int, default=r["threads"])
+    ap.add_argument("--flip", action="store_true", help="mirror images of the training split only")
+    ap.add_argument("--run", help="a finetune.py run: features of its fine-tuned backbone, in RUN/features[_flip]/")
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    data = data_dir(args.data)
+    torch.set_num_threads(args.threads)
+    names = []
+    for split in ("train",) if args.flip else ("train", "dev", "test"):
+        names += read_split(data, split)
+    suffix = "_flip" if args.flip else ""
+    if args.run:
+        ck = torch.load(os.path.join(args.run, "best.pt"))
+        g = load_finetuned(ck["backbone"], ck)
+        return extract(g, BACKBONES[ck["backbone"]], data, names, os.path.join(args.run, "features" + suffix),
+                       args.flip, args.batch)
+    for part in parts(args.backbone):
+        g, _ = load_backbone(part)
+        extract(g, BACKBONES[part], data, names, os.path.join(WORK, "features", part + suffix), args.flip, args.batch)
 
 
 if __name__ == "__main__":

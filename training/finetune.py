@@ -1,24 +1,23 @@
 #!/usr/bin/env python3
-"""Stage 3 on a GPU: train the captioner on the images themselves, with the top of the
+"""Optional GPU stage: train the captioner on the images themselves, with the top of the
 backbone unfrozen part of the way in, then self-critical training on CIDEr-D.
 
-    python3 training/finetune.py --backbone mobilenet_v2+centernet+mobilenet_v2_mid --data DIR --out DIR
+    python3 -m training.finetune [--backbone B] [--unfreeze top] [--out DIR] [--data DIR] ...
 
-What train.py + scst.py do on cached features, but each step runs the backbone on a
-randomly cropped and mirrored copy of the photo, so its upper layers can learn from
-the captions. Schedules run on wall-clock time (--minutes, --scst-minutes) so that a
-run fits a lent GPU's time; with --unfreeze none the backbone stays frozen (the
-control). Writes <out>/best.pt: train.py's checkpoint format plus backbone_state, the
-trained backbone layers rounded to float16 (export.py stores float16-exact weights at
-half size). Needs a CUDA device unless --device cpu (for a smoke test).
+What train + scst do on cached features, but each step runs the backbone on a randomly
+cropped and mirrored copy of the photo, so its upper layers can learn from the
+captions. Schedules run on wall-clock time (--minutes, --scst-minutes) so that a run
+fits a lent GPU's time; with --unfreeze none the backbone stays frozen (the control).
+Writes <out>/best.pt (default training/work/runs/finetune_<unfreeze>): train's
+checkpoint format plus backbone_state, the trained backbone layers rounded to float16
+(export stores float16-exact weights at half size). Needs a CUDA device unless
+--device cpu (for a smoke test). Defaults: training/recipe.toml ([finetune], [model]).
 """
 
 import argparse
 import json
 import math
 import os
-import re
-import sys
 import time
 from multiprocessing import Pool
 
@@ -26,29 +25,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
-from common import BACKBONES, MEAN, PAD, RESCALE, STD, build_vocab, data_dir, read_captions, read_split, resized  # noqa: E402
-from convert_backbone import load_backbone  # noqa: E402
-from model import Captioner, Config, Encoder  # noqa: E402
-from scst import Reward, scst_step  # noqa: E402
-from train import batches, caption_loss, caption_tensor, decay_groups, evaluate  # noqa: E402
-
-# Layers trained with --unfreeze top: MobileNetV2 from block 8 (stride 16) up, CenterNet's
-# MobileNetV3 from expanded_conv_6 up and its extern1 projection. Batch-norm statistics
-# stay frozen (the converted graphs always run them in inference mode).
-TOP = re.compile(r"graph\.params\.(block_([89]|1[0-6])_|Conv_1_?|tower_0__(MobilenetV3__expanded_conv_([6-9]|1[0-4])__|extern1__))")
-TOP_LAYERS = "MobileNetV2 blocks 8–16 and `Conv_1`, CenterNet's MobileNetV3 `expanded_conv_6`–`14` and `extern1`"
-
-
-def trainable(name, mode):
-    if name.endswith(("__mean", "__var")) or mode == "none":
-        return False
-    return mode == "all" or bool(TOP.search(name))
+from training import recipe
+from training.backbones import BACKBONES, load_backbone, trainable
+from training.crossentropy import batches, caption_loss, decay_groups, dev_scores
+from training.data import WORK, data_dir, read_captions, read_split
+from training.images import MEAN, RESCALE, STD, resized
+from training.model import Captioner, Config, Encoder
+from training.selfcritical import Reward, scst_step
+from training.text import PAD, build_vocab, caption_tensor
 
 
 def load_pixels(data, names, size, workers):
-    """uint8 [N, 3, size, size], resized exactly as common.preprocess does."""
+    """uint8 [N, 3, size, size], resized exactly as images.preprocess does."""
     paths = [os.path.join(data, "images", n) for n in names]
     with Pool(workers) as pool:
         arrs = pool.starmap(resized, [(p, size) for p in paths], chunksize=64)
@@ -89,40 +77,53 @@ def features(enc, pixels, mirror=False, bs=256):
     return torch.cat(out)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2+centernet+mobilenet_v2_mid", choices=sorted(BACKBONES))
+def parser():
+    r = recipe.settings("finetune")
+    ap = argparse.ArgumentParser(description="GPU stage: fine-tune the backbones' upper layers with the decoder.")
+    ap.add_argument("--backbone", default=r["backbone"], choices=sorted(BACKBONES))
     ap.add_argument("--data")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", help="default training/work/runs/finetune_<unfreeze>")
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--unfreeze", default="top", choices=["none", "top", "all"])
-    ap.add_argument("--unfreeze-at", type=float, default=0.3, help="share of --minutes before the backbone trains")
-    ap.add_argument("--minutes", type=float, default=5, help="cross-entropy training time")
-    ap.add_argument("--scst-minutes", type=float, default=2, help="self-critical training time (0: none)")
-    ap.add_argument("--batch", type=int, default=16, help="images per step (x5 captions)")
-    ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--backbone-lr", type=float, default=1e-4)
-    ap.add_argument("--weight-decay", type=float, default=0.05)
-    ap.add_argument("--warmup", type=int, default=300, help="steps")
-    ap.add_argument("--min-area", type=float, default=0.75, help="smallest crop, as a share of the photo")
-    ap.add_argument("--dropout", type=float, default=0.2)
-    ap.add_argument("--label-smoothing", type=float, default=0.1)
-    ap.add_argument("--min-count", type=int, default=5)
-    ap.add_argument("--eval-from", type=float, default=0.5, help="share of --minutes before dev scoring starts")
-    ap.add_argument("--scst-lr", type=float, default=2e-5)
-    ap.add_argument("--scst-eval-every", type=int, default=150)
-    ap.add_argument("--max-length", type=int, default=20)
-    ap.add_argument("--max-tokens", type=int, default=24)
+    ap.add_argument("--unfreeze", default=r["unfreeze"], choices=["none", "top", "all"])
+    ap.add_argument("--unfreeze-at", type=float, default=r["unfreeze_at"], help="share of --minutes before the backbone trains")
+    ap.add_argument("--minutes", type=float, default=r["minutes"], help="cross-entropy training time")
+    ap.add_argument("--scst-minutes", type=float, default=r["scst_minutes"], help="self-critical training time (0: none)")
+    ap.add_argument("--batch", type=int, default=r["batch"], help="images per step (x5 captions)")
+    ap.add_argument("--lr", type=float, default=r["lr"])
+    ap.add_argument("--backbone-lr", type=float, default=r["backbone_lr"])
+    ap.add_argument("--weight-decay", type=float, default=r["weight_decay"])
+    ap.add_argument("--warmup", type=int, default=r["warmup"], help="steps")
+    ap.add_argument("--min-area", type=float, default=r["min_area"], help="smallest crop, as a share of the photo")
+    ap.add_argument("--d-model", type=int, default=r["d_model"])
+    ap.add_argument("--layers", type=int, default=r["layers"])
+    ap.add_argument("--heads", type=int, default=r["heads"])
+    ap.add_argument("--enc-layers", type=int, default=r["enc_layers"])
+    ap.add_argument("--dropout", type=float, default=r["dropout"])
+    ap.add_argument("--attn-dropout", type=float, default=r["attn_dropout"])
+    ap.add_argument("--feat-dropout", type=float, default=r["feat_dropout"])
+    ap.add_argument("--label-smoothing", type=float, default=r["label_smoothing"])
+    ap.add_argument("--min-count", type=int, default=r["min_count"])
+    ap.add_argument("--eval-from", type=float, default=r["eval_from"], help="share of --minutes before dev scoring starts")
+    ap.add_argument("--scst-lr", type=float, default=r["scst_lr"])
+    ap.add_argument("--scst-eval-every", type=int, default=r["scst_eval_every"])
+    ap.add_argument("--max-length", type=int, default=r["max_length"])
+    ap.add_argument("--max-tokens", type=int, default=r["max_tokens"])
     ap.add_argument("--limit", type=int, default=0, help="use only this many training and dev images (smoke test)")
-    ap.add_argument("--workers", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=42)
-    args = ap.parse_args()
+    ap.add_argument("--workers", type=int, default=r["workers"])
+    ap.add_argument("--seed", type=int, default=r["seed"])
+    ap.add_argument("--threads", type=int, default=r["threads"])
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    args.out = args.out or os.path.join(WORK, "runs", f"finetune_{args.unfreeze}")
     if args.minutes <= 0:
         raise SystemExit("--minutes must be positive: the cross-entropy stage picks the checkpoint")
     t_start = time.time()
     torch.manual_seed(args.seed)
     rng = np.random.RandomState(args.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
@@ -144,7 +145,9 @@ def main():
     if args.limit:
         train, dev = train[:args.limit], dev[:args.limit]
     stoi = {w: i for i, w in enumerate(itos)}
-    cfg = Config(vocab_size=len(itos), feat_channels=spec["channels"], grid=spec["grid"], dropout=args.dropout)
+    cfg = Config(vocab_size=len(itos), n_embd=args.d_model, n_head=args.heads, n_layer=args.layers,
+                 enc_layers=args.enc_layers, feat_channels=spec["channels"], grid=spec["grid"],
+                 dropout=args.dropout, attn_dropout=args.attn_dropout, feat_dropout=args.feat_dropout)
     # Decode the photos before CUDA starts: the worker processes are forked.
     tr_px = load_pixels(data, train, spec["size"], args.workers)
     dv_px = load_pixels(data, dev, spec["size"], args.workers)
@@ -162,7 +165,7 @@ def main():
     cap.to(dev_)
     bb_train = [(n, p) for n, p in backbone.named_parameters() if trainable(n, args.unfreeze)]
     if args.unfreeze != "none" and not bb_train:
-        raise SystemExit(f"--unfreeze {args.unfreeze}: no layer of {args.backbone} matches (TOP knows MobileNetV2 and CenterNet)")
+        raise SystemExit(f"--unfreeze {args.unfreeze}: no layer of {args.backbone} matches (backbones.TOP knows MobileNetV2 and CenterNet)")
     note({"backbone_trained": {"tensors": len(bb_train), "params": sum(p.numel() for _, p in bb_train),
                                "of": sum(p.numel() for p in backbone.parameters())}})
     groups = decay_groups(cap, args.weight_decay)
@@ -175,7 +178,7 @@ def main():
 
     def score(dv_f):
         """Dev greedy scores (and captions) from the dev photos' features."""
-        return evaluate(cap, dv_f, torch.arange(len(dev), device=dev_), dev, caps, dv_ids, itos, args.max_length)
+        return dev_scores(cap, dv_f, torch.arange(len(dev), device=dev_), dev, caps, dv_ids, itos, args.max_length)
 
     def score_dev():
         enc.eval()

@@ -5,20 +5,23 @@
 #   all   every backbone layer unfrozen (backbone LR 5e-5)
 #   none  backbone frozen: the control, same crops and schedule
 #
-#   training/finetune_variants.sh DATA OUT MINUTES SCST_MINUTES [finetune.py flags...]
+#   training/finetune_variants.sh DATA OUT [MINUTES SCST_MINUTES] [finetune flags...]
 #
-# Needs training/work/tfjs/mobilenet_v2 and human-models' centernet.* under
-# training/work/node (run.sh's first stage writes both).
+# MINUTES and SCST_MINUTES default to the recipe's ([finetune] in training/recipe.toml), as
+# do all other settings. Needs training/work/tfjs/mobilenet_v2 and human-models'
+# centernet.* under training/work/node (run.sh's first stage writes both).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}  # a Python with PyTorch (on the GPU machines, plain python3)
-DATA=$1 OUT=$2 MINUTES=$3 SCST_MINUTES=$4
-shift 4
+DATA=$1 OUT=$2
+shift 2
+TIME=()
+if [ $# -ge 2 ] && [[ $1 != -* ]]; then TIME=(--minutes "$1" --scst-minutes "$2"); shift 2; fi
 mkdir -p "$OUT"
 for v in "top 1e-4" "all 5e-5" "none 0"; do
   read -r mode lr <<< "$v"
-  $PY training/finetune.py --data "$DATA" --out "$OUT/$mode" --unfreeze "$mode" --backbone-lr "$lr" \
-    --minutes "$MINUTES" --scst-minutes "$SCST_MINUTES" "$@" > "$OUT/$mode.log" 2>&1 &
+  $PY -m training.finetune --data "$DATA" --out "$OUT/$mode" --unfreeze "$mode" --backbone-lr "$lr" \
+    "${TIME[@]}" "$@" > "$OUT/$mode.log" 2>&1 &
 done
 wait
 $PY - "$OUT" <<'EOF'

@@ -2,6 +2,7 @@
 GPT-2-style decoder (pre-LN, gelu_new) with cross-attention to the feature grid."""
 
 import math
+import os
 from dataclasses import asdict, dataclass
 
 import torch
@@ -11,17 +12,18 @@ import torch.nn.functional as F
 
 @dataclass
 class Config:
+    """Sizes and dropouts; train and finetune fill them from the recipe ([model])."""
     vocab_size: int
-    n_embd: int = 256
-    n_head: int = 4
-    n_layer: int = 3
+    n_embd: int
+    n_head: int
+    n_layer: int
+    enc_layers: int
+    feat_channels: int
+    grid: int
+    dropout: float
+    attn_dropout: float
+    feat_dropout: float
     n_positions: int = 32
-    enc_layers: int = 1
-    feat_channels: int = 1280
-    grid: int = 7
-    dropout: float = 0.3
-    attn_dropout: float = 0.1
-    feat_dropout: float = 0.1
 
     @property
     def n_inner(self):
@@ -207,7 +209,7 @@ class Encoder(nn.Module):
 
 class Captioner(nn.Module):
     """The encoder head and the decoder; training and decoding call them separately
-    (train.caption_loss, decode.py)."""
+    (crossentropy.caption_loss, decode.py)."""
 
     def __init__(self, c):
         super().__init__()
@@ -222,3 +224,11 @@ class Captioner(nn.Module):
         for n, p in self.named_parameters():
             if n.endswith(("c_proj.weight", "cross_proj.weight", "proj.weight")) and "head.proj" not in n:
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * c.n_layer))
+
+
+def load_run(run_dir):
+    """A run's best.pt as (Captioner in eval mode, the checkpoint dict)."""
+    ck = torch.load(os.path.join(run_dir, "best.pt"))
+    model = Captioner(Config(**ck["config"]))
+    model.load_state_dict(ck["state_dict"])
+    return model.eval(), ck

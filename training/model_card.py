@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""Stage 6: write the model card models/captionai-flickr8k/README.md.
+"""Stage 6: write the model card README.md into the exported model folder.
 
-    /usr/bin/python3 training/model_card.py --backbone mobilenet_v2+centernet [--data DIR]
+    /usr/bin/python3 -m training.model_card [--backbone B] [--run RUN] [--out DIR] [--data DIR]
 
-Collects sha256s, the training run's metadata, the tfjs conversion check,
-metrics.json (training/eval/metrics.py) and, if training/eval/score.py exists,
-its scores of training/work/test_captions.tsv. Hand-written check results
-(Go CLI comparison, latency) are included from training/work/card_notes.md when
-that file exists.
+--out is export's folder (default training/work/model). Collects sha256s, the training
+run's metadata, the tfjs conversion check, metrics.json (training/eval/metrics.py) and, if
+training/eval/score.py exists, its scores of training/work/test_captions.tsv. Hand-written
+check results (Go CLI comparison, latency) are included from training/work/card_notes.md
+when that file exists.
 """
 
 import argparse
@@ -19,10 +19,9 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BACKBONES, HERE, REPO, WORK, data_dir, parts  # noqa: E402
-from convert_backbone import load_backbone  # noqa: E402
-from finetune import TOP_LAYERS  # noqa: E402
+from training import recipe
+from training.backbones import BACKBONES, TOP_LAYERS, load_backbone, parts
+from training.data import REPO, TRAINING, WORK, data_dir
 
 ENCODER = {
     "mobilenet_v2": "Keras MobileNetV2 up to `out_relu` (7×7×1280)",
@@ -58,7 +57,7 @@ def sha256(path):
 
 
 def score_py(data, captions, extra=()):
-    script = os.path.join(HERE, "eval", "score.py")
+    script = os.path.join(TRAINING, "eval", "score.py")
     if not os.path.exists(script):
         return None
     cmd = [sys.executable, script, "--data", data, "--json"] + list(extra)
@@ -76,13 +75,18 @@ def fmt(v):
     return f"{v:.4f}" if isinstance(v, (int, float)) else "-"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2+centernet", choices=sorted(BACKBONES))
+def parser():
+    r = recipe.settings("model_card")
+    ap = argparse.ArgumentParser(description="Stage 6: the model card.")
+    ap.add_argument("--backbone", default=r["backbone"], choices=sorted(BACKBONES))
     ap.add_argument("--data")
-    ap.add_argument("--run")
-    ap.add_argument("--out", default=os.path.join(REPO, "models", "captionai-flickr8k"))
-    args = ap.parse_args()
+    ap.add_argument("--run", help="default training/work/runs/<backbone>")
+    ap.add_argument("--out", default=os.path.join(WORK, "model"), help="the exported model folder (default training/work/model)")
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     data = data_dir(args.data)
     run = args.run or os.path.join(WORK, "runs", args.backbone)
     ck = torch.load(os.path.join(run, "best.pt"))
@@ -173,14 +177,16 @@ def main():
                 f"CIDEr-D after {ck['scst']['step']} steps ({ck['scst']['seconds'] / 60:.0f} min): "
                 f"{xe['CIDEr-D']:.3f} → {ck['dev_greedy']['CIDEr-D']:.3f} (BLEU-4 {xe['BLEU-4']:.3f} → "
                 f"{ck['dev_greedy']['BLEU-4']:.3f}).\n")
-    rebuild = "FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh"
+    out = os.path.abspath(args.out)
+    install = "" if out.startswith(WORK + os.sep) else f" --install {os.path.relpath(out, REPO)}"
+    rebuild = f"FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh{install}"
     if ck.get("features_from"):
         rebuild = (f"# on a machine with one CUDA GPU and PyTorch ({fa['minutes'] + fa['scst_minutes']:g} min of training "
                    "per variant, three side by side), after run.sh's first stage:\n"
                    f"training/finetune_variants.sh ../shared/datasets/flickr8k OUT {fa['minutes']:g} {fa['scst_minutes']:g}\n"
                    f"# then here, with OUT/best.pt copied to {os.path.relpath(ck['features_from'], REPO)}/best.pt:\n"
                    f"FINETUNE={os.path.relpath(ck['features_from'], REPO)} FLICKR8K_DIR=../shared/datasets/flickr8k "
-                   "training/run.sh")
+                   f"training/run.sh{install}")
     b4, cd = (official or metrics["test"]["beam"])["BLEU-4"], (official or metrics["test"]["beam"])["CIDEr-D"]
     met = b4 >= 0.20 and cd >= 0.50
     status = (f"**Status: {'meets' if met else 'below'} the project's targets** (test BLEU-4 ≥ 0.20, CIDEr-D ≥ 0.50, "
@@ -284,8 +290,8 @@ python3-torch, python3-onnx, python3-pil, libopenblas0-openmp):
 {rebuild}
 ```
 
-It runs convert → tfjs check → features (photos and mirror images) → train → self-critical fine-tuning → evaluate → export → this card; see
-`training/README.md`. Reruns are seeded but not bit-identical across machines or thread
+It runs convert → tfjs check → features (photos and mirror images) → train → self-critical fine-tuning → evaluate → export → this card,
+with the settings in `training/recipe.toml`; see `training/README.md`. Reruns are seeded but not bit-identical across machines or thread
 counts (float reduction order).
 
 ## Known failure modes

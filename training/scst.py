@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Stage 3b: self-critical sequence training on CIDEr-D (Rennie et al. 2017).
 
-    /usr/bin/python3 training/scst.py --backbone mobilenet_v2+centernet [--data DIR]
+    /usr/bin/python3 -m training.scst [--backbone B] [--run RUN] [--data DIR] ...
 
 Starts from the cross-entropy model in training/work/runs/<backbone>/best.pt. For each
 training image it samples K captions, rewards each with its CIDEr-D against the image's
@@ -9,103 +9,50 @@ references (coco-caption's definition, document frequencies from all training
 references) minus the mean reward of the image's other samples (Luo 2020's baseline:
 no greedy pass needed), and follows the policy gradient. Writes
 training/work/runs/<backbone>_scst/best.pt whenever dev greedy CIDEr-D improves; the
-later stages take it with --run.
+later stages take it with --run. Defaults: training/recipe.toml.
 """
 
 import argparse
 import json
-import math
 import os
-import sys
 import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
-from common import EOS, PAD, WORK, data_dir, decode, read_captions, read_split  # noqa: E402
-from decode import ban  # noqa: E402
-from evaluate import load_run  # noqa: E402
-from metrics import _ngrams, cider_df, cider_sim, cider_vec, ptb_tokenize  # noqa: E402
-from train import BAD_WORDS, Views, caption_loss, caption_tensor, evaluate, features_source, load_features  # noqa: E402
-
-
-class Reward:
-    """CIDEr-D of candidate word lists against fixed references, with document
-    frequencies from the training references (as SCST implementations do)."""
-
-    def __init__(self, refs):
-        self.refs = {img: [_ngrams(ptb_tokenize(r).split(), 4) for r in rs] for img, rs in refs.items()}
-        self.df = cider_df(list(self.refs.values()))
-        self.log_n = math.log(float(len(self.refs)))
-        self.ref_vecs = {img: [cider_vec(r, self.df, self.log_n) for r in rs] for img, rs in self.refs.items()}
-
-    def __call__(self, img, words):
-        vh = cider_vec(_ngrams(words, 4), self.df, self.log_n)
-        refs = self.ref_vecs[img]
-        return sum(cider_sim(vh, r) for r in refs) / 4 / len(refs) * 10.0
+from training import recipe
+from training.crossentropy import dev_scores
+from training.data import WORK, data_dir, read_captions, read_split
+from training.features import Views, features_source, load_features
+from training.model import load_run
+from training.selfcritical import Reward, scst_step
+from training.text import caption_tensor
 
 
-@torch.no_grad()
-def sample(dec, enc, k, max_length, top_k):
-    """k sampled captions per image (image-major rows): ids [rows, T] starting with BOS,
-    EOS then PAD after the end. Each word is drawn from the top_k most likely: the
-    label-smoothed model leaves ~10 % of its mass on the long tail, and samples from there
-    only teach it to push rare words (which references do use) further down."""
-    enc = enc.repeat_interleave(k, 0)
-    cross = [blk.cross_kv(enc) for blk in dec.h]
-    seqs = torch.full((enc.shape[0], 1), 1, dtype=torch.long, device=enc.device)
-    done = torch.zeros(enc.shape[0], dtype=torch.bool, device=enc.device)
-    pasts = None
-    while seqs.shape[1] < max_length and not done.all():
-        logits, pasts = dec(seqs[:, -1:], None, pasts, cross=cross)
-        scores = ban(seqs.tolist(), logits[:, -1, :].clone(), 0, BAD_WORDS)
-        top, idx = scores.topk(top_k, -1)
-        tok = idx.gather(1, torch.multinomial(F.softmax(top, -1), 1))[:, 0]
-        tok = torch.where(done, torch.full_like(tok, PAD), tok)
-        seqs = torch.cat([seqs, tok[:, None]], 1)
-        done |= tok == EOS
-    return seqs
-
-
-def scst_step(model, opt, f, imgs, itos, reward, k, max_length, top_k):
-    """One policy-gradient step on images imgs with features f: k samples each, rewarded
-    against the mean of the image's other samples. Returns the mean reward."""
-    model.eval()  # sample without dropout
-    seqs = sample(model.dec, model.head(f), k, max_length, top_k)
-    words = [decode(q, itos).split() for q in seqs.tolist()]
-    r = torch.tensor([reward(imgs[j // k], w) for j, w in enumerate(words)]).view(-1, k)
-    adv = (r - (r.sum(1, keepdim=True) - r) / (k - 1)).view(-1).to(f.device)
-    model.train()
-    logp = -caption_loss(model, model.head(f), seqs, reduction="none").view(seqs.shape[0], -1)
-    loss = -(adv[:, None] * logp).sum() / (seqs[:, 1:] != PAD).sum()
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    return float(r.mean())
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--backbone", default="mobilenet_v2+centernet")
+def parser():
+    r = recipe.settings("scst")
+    ap = argparse.ArgumentParser(description="Stage 3b: self-critical training on CIDEr-D.")
+    ap.add_argument("--backbone", default=r["backbone"])
     ap.add_argument("--data")
-    ap.add_argument("--run", help="cross-entropy run to start from (default runs/<backbone>)")
-    ap.add_argument("--out", help="default runs/<backbone>_scst")
-    ap.add_argument("--samples", type=int, default=5, help="captions sampled per image")
-    ap.add_argument("--top-k", type=int, default=5, help="words drawn from the k most likely")
-    ap.add_argument("--batch", type=int, default=16, help="images per step")
-    ap.add_argument("--lr", type=float, default=2e-5)
-    ap.add_argument("--decay-steps", type=int, default=0, help="LR falls linearly to a tenth over this many steps (0: constant)")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--eval-every", type=int, default=150, help="steps between dev scorings")
-    ap.add_argument("--max-length", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--time-limit", type=float, default=17, help="minutes; stop at the first dev scoring past it")
-    args = ap.parse_args()
+    ap.add_argument("--run", help="cross-entropy run to start from (default training/work/runs/<backbone>)")
+    ap.add_argument("--out", help="default training/work/runs/<backbone>_scst")
+    ap.add_argument("--samples", type=int, default=r["samples"], help="captions sampled per image")
+    ap.add_argument("--top-k", type=int, default=r["top_k"], help="words drawn from the k most likely")
+    ap.add_argument("--batch", type=int, default=r["batch"], help="images per step")
+    ap.add_argument("--lr", type=float, default=r["lr"])
+    ap.add_argument("--decay-steps", type=int, default=r["decay_steps"],
+                    help="LR falls linearly to a tenth over this many steps (0: constant)")
+    ap.add_argument("--epochs", type=int, default=r["epochs"])
+    ap.add_argument("--eval-every", type=int, default=r["eval_every"], help="steps between dev scorings")
+    ap.add_argument("--max-length", type=int, default=r["max_length"])
+    ap.add_argument("--seed", type=int, default=r["seed"])
+    ap.add_argument("--threads", type=int, default=r["threads"])
+    ap.add_argument("--time-limit", type=float, default=r["time_limit"], help="minutes; stop at the first dev scoring past it")
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     torch.manual_seed(args.seed)
     rng = np.random.RandomState(args.seed)
     torch.set_num_threads(args.threads)
@@ -128,7 +75,7 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     def score_dev():
-        sc, _ = evaluate(model, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
+        sc, _ = dev_scores(model, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
         return sc
 
     best = score_dev()

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from backbone.tf_graph_torch import TFGraph, load_graph_model
+from training.backbone.tf_graph_torch import TFGraph, load_graph_model
 
 MODEL_JSON = os.path.join("node", "node_modules", "@vladmandic", "human-models", "models", "centernet.json")
 BACKBONE_OUT = "tower_0/extern1/hard_swish/mul_1"

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from backbone.keras_torch import read_weights, tf_same_pads
+from training.backbone.keras_torch import read_weights, tf_same_pads
 
 NHWC_TO_NCHW = {0: 0, 1: 2, 2: 3, 3: 1, -1: 1, -2: 3, -3: 2}
 

@@ -7,7 +7,8 @@
 # Environment:
 #   MODEL_DIR      model folder (default: the app's default, models/tiny-random)
 #   ORT_LIB        ONNX Runtime library (default: the app's default,
-#                  ./.cache/onnxruntime/1.24.3/libonnxruntime.so.1; `go tool task ort` fetches it)
+#                  ./.cache/onnxruntime/VERSION/libonnxruntime.so.1, VERSION pinned in config/ort.env;
+#                  `go tool task ort` fetches it)
 #   FLICKR8K_DIR   dataset folder (default: ../shared/datasets/flickr8k beside the repo)
 #   LIMIT=N        caption and score only the first N images of the split (quick runs;
 #                  CIDEr-D's idf then comes from those N images only)

@@ -182,7 +182,8 @@ def tokenize_corpus(captions: Mapping[str, Sequence[str]]) -> Dict[str, List[str
 # Shared helpers
 # --------------------------------------------------------------------------
 
-def _ngrams(words: Sequence[str], n: int) -> Dict[Tuple[str, ...], int]:
+def ngrams(words: Sequence[str], n: int) -> Dict[Tuple[str, ...], int]:
+    """Counts of the 1..n-grams of words (BLEU's and CIDEr-D's; SCST rewards use it too)."""
     counts: Dict[Tuple[str, ...], int] = defaultdict(int)
     for k in range(1, n + 1):
         for i in range(len(words) - k + 1):
@@ -236,13 +237,13 @@ def bleu(gts: Mapping[str, Sequence[str]], res: Mapping[str, object], n: int = 4
     for i in ids:
         words = _one(res[i]).split()
         testlen = len(words)
-        counts = _ngrams(words, n)
+        counts = ngrams(words, n)
         reflens = []
         maxcounts: Dict[Tuple[str, ...], int] = {}
         for ref in gts[i]:
             rw = ref.split()
             reflens.append(len(rw))
-            for g, c in _ngrams(rw, n).items():
+            for g, c in ngrams(rw, n).items():
                 if c > maxcounts.get(g, 0):
                     maxcounts[g] = c
         # "closest" reference length; ties go to the shorter one.
@@ -361,8 +362,8 @@ def cider_d(gts: Mapping[str, Sequence[str]], res: Mapping[str, object], n: int 
             ) -> Tuple[float, List[float]]:
     """Mean CIDEr-D and per-image values, on tokenised text."""
     ids = _check(gts, res)
-    crefs = [[_ngrams(r.split(), n) for r in gts[i]] for i in ids]
-    ctest = [_ngrams(_one(res[i]).split(), n) for i in ids]
+    crefs = [[ngrams(r.split(), n) for r in gts[i]] for i in ids]
+    ctest = [ngrams(_one(res[i]).split(), n) for i in ids]
     df = cider_df(crefs)
     log_n = math.log(float(len(crefs)))
     scores = []

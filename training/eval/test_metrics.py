@@ -22,12 +22,13 @@ import tempfile
 import unittest
 from contextlib import redirect_stderr, redirect_stdout
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+# Run as `python3 -m unittest discover -s training/eval` (or as a script): this folder is
+# then on the import path, as score.py expects.
+import metrics
+from metrics import bleu, cider_d, evaluate, ptb_tokenize, rouge_l
+import score
 
-import metrics  # noqa: E402
-from metrics import bleu, cider_d, evaluate, ptb_tokenize, rouge_l  # noqa: E402
-import score  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 LN2 = math.log(2)
 

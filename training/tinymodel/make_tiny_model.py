@@ -10,7 +10,7 @@ a KV cache.
 
 Needs only Debian's python3-torch, python3-onnx, python3-numpy and python3-pil.
 
-    /usr/bin/python3 training/tinymodel/make_tiny_model.py
+    /usr/bin/python3 -m training.tinymodel.make_tiny_model [--out DIR]   (from the repository root)
 """
 
 import argparse
@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import sys
 
 import numpy as np
 import onnx
@@ -29,11 +28,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-# The export helpers are shared with the real model's pipeline.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from decode import ban  # noqa: E402
-from model import attend, gelu_new, merge_heads, split_heads  # noqa: E402
-from onnx_export import NoPast, WithPast, compact, decoder_axes, export, merge_decoders, past_names  # noqa: E402
+# The export helpers are shared with the real model's pipeline (package training).
+from training.decode import ban
+from training.model import attend, gelu_new, merge_heads, split_heads
+from training.onnx_export import NoPast, WithPast, compact, decoder_axes, export, merge_decoders, past_names
 
 PRODUCER = "make_tiny_model"
 

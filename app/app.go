@@ -152,7 +152,7 @@ func (a *App) Handler(done <-chan struct{}) http.Handler {
 	h := &handlers.Handler{
 		DB: a.Store, Users: a.Store, Rates: a.Store, Sessions: a.sessions, Files: a.files, Jobs: jobs.Queue{Client: a.river},
 		Hub: a.hub, Static: static.FS, Log: a.log, Done: done, AdminEmails: a.cfg.AdminEmails,
-		TrustedProxies: a.cfg.TrustedProxies,
+		TrustedProxies: a.cfg.TrustedProxies, JobsUI: jobsUI(a.river, a.log, done),
 		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels,
 			MaxFiles: a.cfg.MaxFiles, GuestUploads: a.cfg.GuestUploads, GuestDays: int(a.cfg.GuestRetention.Hours() / 24)},
 	}

@@ -38,6 +38,9 @@ type Image struct {
 	GuestID      *uuid.UUID // owning guest session
 	Visibility   string     // vocab.Public, Unlisted or Private
 	UploaderIP   *netip.Addr
+	Moderation   string    // vocab.ModOK, Held or Hidden
+	ModReason    string    // why it is held or hidden
+	NSFWScores   []float32 // drawing, hentai, neutral, porn, sexy; nil before classification
 }
 
 // Finished reports whether the image will change no more.
@@ -46,14 +49,19 @@ func (i Image) Finished() bool { return vocab.Finished(i.Status) }
 const imageColumns = `id, batch_id, status, storage_key, content_type, original_name,
 	size_bytes, width, height, job_id, coalesce(caption, ''), coalesce(model, ''), coalesce(error, ''),
 	coalesce(encode_ms, 0), coalesce(decode_ms, 0), coalesce(total_ms, 0), created_at, captioned_at,
-	user_id, guest_id, visibility, uploader_ip`
+	user_id, guest_id, visibility, uploader_ip, moderation, coalesce(moderation_reason, ''), nsfw_scores`
+
+// imageDest is where a row of imageColumns scans to.
+func imageDest(i *Image) []any {
+	return []any{&i.ID, &i.BatchID, &i.Status, &i.StorageKey, &i.ContentType, &i.OriginalName,
+		&i.SizeBytes, &i.Width, &i.Height, &i.JobID, &i.Caption, &i.Model, &i.Error,
+		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt,
+		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP, &i.Moderation, &i.ModReason, &i.NSFWScores}
+}
 
 func scanImage(row pgx.Row) (Image, error) {
 	var i Image
-	err := row.Scan(&i.ID, &i.BatchID, &i.Status, &i.StorageKey, &i.ContentType, &i.OriginalName,
-		&i.SizeBytes, &i.Width, &i.Height, &i.JobID, &i.Caption, &i.Model, &i.Error,
-		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt,
-		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP)
+	err := row.Scan(imageDest(&i)...)
 	return i, err
 }
 
@@ -106,14 +114,14 @@ func (s *Store) Batch(ctx context.Context, batchID uuid.UUID) ([]Image, error) {
 // Recent returns up to limit public images created before the given time,
 // newest first; a zero before means from the newest.
 func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = $3 AND status <> $4`, before, limit, vocab.Public, vocab.Failed)
+	return s.list(ctx, `visibility = $3 AND status <> $4 AND moderation = $5`, before, limit, vocab.Public, vocab.Failed, vocab.ModOK)
 }
 
 // SearchPublic is Recent limited to captions matching query, a web-search
 // style query ("dog beach", "\"red shirt\"", "dog -snow") with English stemming.
 func (s *Store) SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = $3 AND status <> $4 AND caption_search @@ websearch_to_tsquery('english', $5)`,
-		before, limit, vocab.Public, vocab.Failed, query)
+	return s.list(ctx, `visibility = $3 AND status <> $4 AND moderation = $5 AND caption_search @@ websearch_to_tsquery('english', $6)`,
+		before, limit, vocab.Public, vocab.Failed, vocab.ModOK, query)
 }
 
 // All is Recent over every image, for moderation.
@@ -300,4 +308,22 @@ func deleteImagesTx(ctx context.Context, tx pgx.Tx, where string, args ...any) (
 		return nil, fmt.Errorf("deleting images: %w", err)
 	}
 	return keys, nil
+}
+
+// RequeueImageTx puts a failed image back in the queue with its new caption
+// job, in the caller's transaction, which also inserts that job. It returns
+// ErrNotFound when the image is gone or no longer failed.
+func RequeueImageTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, jobID int64) error {
+	tag, err := tx.Exec(ctx, `UPDATE images SET status = $2, error = NULL, job_id = $3
+		WHERE id = $1 AND status = $4`, id, vocab.Queued, jobID, vocab.Failed)
+	if err != nil {
+		return fmt.Errorf("requeueing %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	if err := notify(ctx, tx, id); err != nil {
+		return fmt.Errorf("requeueing %s: %w", id, err)
+	}
+	return nil
 }

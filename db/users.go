@@ -27,15 +27,24 @@ type User struct {
 	SessionEpoch   int    // bumped to sign out every session of the account
 	LastVisibility string // the visibility of the last upload, "" before one
 	CreatedAt      time.Time
+	BannedAt       *time.Time
+	BanReason      string
 }
 
 func (u User) Verified() bool { return u.VerifiedAt != nil }
 
-const userColumns = `id, email, password_hash, role, verified_at, session_epoch, coalesce(last_visibility, ''), created_at`
+const userColumns = `id, email, password_hash, role, verified_at, session_epoch, coalesce(last_visibility, ''), created_at,
+	banned_at, coalesce(ban_reason, '')`
+
+// userDest is where a row of userColumns scans to.
+func userDest(u *User) []any {
+	return []any{&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.VerifiedAt, &u.SessionEpoch, &u.LastVisibility, &u.CreatedAt,
+		&u.BannedAt, &u.BanReason}
+}
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.VerifiedAt, &u.SessionEpoch, &u.LastVisibility, &u.CreatedAt)
+	err := row.Scan(userDest(&u)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -90,19 +99,6 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (User, error) {
 	return u, err
 }
 
-// Users lists accounts by address, for the admin pages.
-func (s *Store) Users(ctx context.Context, limit int) ([]User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY lower(email) LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("listing accounts: %w", err)
-	}
-	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
-	if err != nil {
-		return nil, fmt.Errorf("listing accounts: %w", err)
-	}
-	return us, nil
-}
-
 // SetRole gives an account a role, recording who granted it, and signs out
 // its sessions when the role changes. vouch marks the address verified
 // first (the operator's command line vouches for it); otherwise an
@@ -135,14 +131,19 @@ func (s *Store) SyncBootstrapAdmins(ctx context.Context, emails []string) (promo
 	if emails == nil {
 		emails = []string{}
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET role = $3, role_granted_by = $2, session_epoch = session_epoch + 1
-		WHERE lower(email) = ANY ($1) AND verified_at IS NOT NULL AND role <> $3`, emails, BootstrapGranter, vocab.Admin)
+	// Each change goes in the audit log, in the same statement.
+	tag, err := s.pool.Exec(ctx, `WITH up AS (UPDATE users SET role = $3, role_granted_by = $2, session_epoch = session_epoch + 1
+			WHERE lower(email) = ANY ($1) AND verified_at IS NOT NULL AND role <> $3 RETURNING id, email)
+		INSERT INTO audit_log (actor_email, action, target_user, target_email, reason)
+		SELECT $2, $4, id, email, 'now ' || $3 FROM up`, emails, BootstrapGranter, vocab.Admin, vocab.ActSetRole)
 	if err != nil {
 		return 0, 0, fmt.Errorf("granting ADMIN_EMAILS: %w", err)
 	}
 	promoted = tag.RowsAffected()
-	tag, err = s.pool.Exec(ctx, `UPDATE users SET role = $3, role_granted_by = NULL, session_epoch = session_epoch + 1
-		WHERE role = $4 AND role_granted_by = $2 AND NOT lower(email) = ANY ($1)`, emails, BootstrapGranter, vocab.User, vocab.Admin)
+	tag, err = s.pool.Exec(ctx, `WITH up AS (UPDATE users SET role = $3, role_granted_by = NULL, session_epoch = session_epoch + 1
+			WHERE role = $4 AND role_granted_by = $2 AND NOT lower(email) = ANY ($1) RETURNING id, email)
+		INSERT INTO audit_log (actor_email, action, target_user, target_email, reason)
+		SELECT $2, $5, id, email, 'now ' || $3 FROM up`, emails, BootstrapGranter, vocab.User, vocab.Admin, vocab.ActSetRole)
 	if err != nil {
 		return promoted, 0, fmt.Errorf("revoking ADMIN_EMAILS: %w", err)
 	}

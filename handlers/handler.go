@@ -33,6 +33,10 @@ type ImageStore interface {
 	All(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
 	OwnedBy(ctx context.Context, o db.Owner, before time.Time, limit int) ([]db.Image, error)
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
+	CreateReport(ctx context.Context, r db.Report) (bool, error)
+	ReviewQueue(ctx context.Context, limit int) ([]db.Flagged, error)
+	AdminImages(ctx context.Context, f db.AdminFilter, before time.Time, limit int) ([]db.AdminImage, error)
+	AuditLog(ctx context.Context, f db.AuditFilter, before time.Time, limit int) ([]db.Audit, error)
 	Ping(ctx context.Context) error
 }
 
@@ -40,7 +44,8 @@ type ImageStore interface {
 type UserStore interface {
 	UserByEmail(ctx context.Context, email string) (db.User, error)
 	UserByID(ctx context.Context, id uuid.UUID) (db.User, error)
-	Users(ctx context.Context, limit int) ([]db.User, error)
+	UserSummaries(ctx context.Context, query string, limit int) ([]db.UserSummary, error)
+	Audit(ctx context.Context, a db.Audit) error
 	ClaimGuestImages(ctx context.Context, userID, guest uuid.UUID) error
 	SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool) (db.User, error)
 	SetPassword(ctx context.Context, id uuid.UUID, hash string) error
@@ -97,7 +102,14 @@ type Handler struct {
 	Ready func() error
 	// Done closes when the server shuts down, to end event streams.
 	Done <-chan struct{}
+	// JobsUI is River's web UI, served to admins at JobsUIPrefix; nil
+	// leaves it unmounted.
+	JobsUI http.Handler
 }
+
+// JobsUIPrefix is where River's UI is mounted; it must be given to riverui
+// as its Prefix, for the links and API calls it makes.
+const JobsUIPrefix = "/admin/jobs"
 
 // Routes returns the app's HTTP handler.
 func (h *Handler) Routes() http.Handler {
@@ -146,9 +158,24 @@ func (h *Handler) Routes() http.Handler {
 		r.Post("/account/password", h.changePassword)
 		r.Post("/account/delete", h.deleteAccount)
 		r.Post("/account/verify", h.resendVerification)
+		r.Post("/images/{id}/report", h.report)
 		r.Get("/admin", h.admin)
+		r.Get("/admin/reports", h.reviewQueue)
+		r.Get("/admin/audit", h.auditLog)
+		r.Post("/admin/images/bulk", h.bulkModerate)
+		r.Post("/admin/images/{id}/hide", h.hide)
+		r.Post("/admin/images/{id}/unhide", h.unhide)
+		r.Post("/admin/images/{id}/approve", h.approve)
+		r.Post("/admin/images/{id}/dismiss", h.dismiss)
+		r.Post("/admin/images/{id}/delete", h.staffDelete)
+		r.Post("/admin/images/{id}/caption", h.fixCaption)
 		r.Get("/admin/users", h.adminUsers)
 		r.Post("/admin/users/{id}/role", h.setRole)
+		r.Post("/admin/users/{id}/ban", h.ban)
+		r.Post("/admin/users/{id}/unban", h.unban)
+		r.Post("/admin/images/{id}/retry", h.retryCaption)
+		r.HandleFunc(JobsUIPrefix, h.serveJobsUI)
+		r.HandleFunc(JobsUIPrefix+"/*", h.serveJobsUI)
 	})
 
 	// Through the session so the page's navigation knows who is signed in.
@@ -176,6 +203,22 @@ func securityHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// serveJobsUI serves River's UI and its API to admins, behind our session and
+// CSRF checks; to anyone else it does not exist.
+func (h *Handler) serveJobsUI(w http.ResponseWriter, r *http.Request) {
+	if h.JobsUI == nil || !viewerFrom(r.Context()).IsAdmin() {
+		h.notFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", jobsUICSP)
+	h.JobsUI.ServeHTTP(w, r)
+}
+
+// jobsUICSP is securityHeaders' policy plus the one thing riverui's SPA
+// needs: <style> elements it writes at run time (its toasts' CSS-in-JS, its
+// theme switch). Style attributes and every script stay as strict.
+const jobsUICSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; style-src-elem 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 
 func (h *Handler) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

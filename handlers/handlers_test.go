@@ -49,7 +49,7 @@ func newTestServer(t testing.TB) *testServer {
 		DB: store, Users: store, Rates: store, Sessions: sessions, Files: files, Jobs: jobs.Queue{Client: river},
 		Hub: notify.NewHub(), Static: static.FS, Log: testutil.Logger(t), Done: done,
 		Limits:  Limits{MaxFileBytes: 20 << 20, MaxPixels: 50_000_000, MaxFiles: 20, GuestUploads: 100, GuestDays: 7},
-		TempDir: t.TempDir(),
+		TempDir: t.TempDir(), JobsUI: testJobsUI(t, river),
 	}
 	srv := httptest.NewServer(h.Routes())
 	t.Cleanup(func() { close(done); srv.Close() })

@@ -60,6 +60,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if u.BannedAt != nil {
+		// Said only to someone who knows the password.
+		f.Error = "This account is banned: " + u.BanReason + " If you think this is a mistake, write to the operator of this site."
+		h.render(w, r, http.StatusForbidden, views.LoginPage(f))
+		return
+	}
 	if err := h.Users.LoginSucceeded(ctx, email, ip); err != nil {
 		h.serverError(w, r, err)
 		return

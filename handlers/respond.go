@@ -11,6 +11,7 @@ import (
 
 	"captionai/db"
 	"captionai/views"
+	"captionai/vocab"
 )
 
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
@@ -88,7 +89,8 @@ func (h *Handler) loadImage(w http.ResponseWriter, r *http.Request) (db.Image, b
 
 func toView(img db.Image, v Viewer) views.Image {
 	return views.Image{
-		Visibility: img.Visibility, CanEdit: v.CanEdit(img),
+		Visibility: img.Visibility, CanEdit: v.CanEdit(img), CanRetry: v.IsStaff() && img.Status == vocab.Failed,
+		Moderation: img.Moderation, ModReason: img.ModReason, Owned: v.Owns(img), Staff: v.IsStaff(),
 		ID: img.ID.String(), Name: img.OriginalName, Status: img.Status,
 		Caption: img.Caption, Model: img.Model, Error: img.Error,
 		Width: img.Width, Height: img.Height, SizeBytes: img.SizeBytes,

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -11,22 +12,25 @@ import (
 	"captionai/vocab"
 )
 
-// adminUsers lists the accounts with their roles, for admins only.
+// adminUsers lists the accounts for staff, searched by email, with their
+// counts; admins also change roles there.
 func (h *Handler) adminUsers(w http.ResponseWriter, r *http.Request) {
-	if !viewerFrom(r.Context()).IsAdmin() {
-		h.notFound(w, r)
+	v, ok := h.requireStaff(w, r)
+	if !ok {
 		return
 	}
-	us, err := h.Users.Users(r.Context(), 500)
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	us, err := h.Users.UserSummaries(r.Context(), q, 200)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
 	rows := make([]views.UserRow, len(us))
 	for i, u := range us {
-		rows[i] = views.UserRow{ID: u.ID.String(), Email: u.Email, Role: u.Role, Verified: u.Verified(), CreatedAt: u.CreatedAt}
+		rows[i] = views.UserRow{ID: u.ID.String(), Email: u.Email, Role: u.Role, Verified: u.Verified(), CreatedAt: u.CreatedAt,
+			Banned: u.BannedAt != nil, BanReason: u.BanReason, Uploads: u.Uploads, ReportsAgainst: u.ReportsAgainst, ReportsFiled: u.ReportsFiled}
 	}
-	h.render(w, r, http.StatusOK, views.AdminUsersPage(rows, vocab.Roles))
+	h.render(w, r, http.StatusOK, views.UsersPage(rows, q, v.IsAdmin()))
 }
 
 // setRole grants or revokes a role; the account's sessions are signed out.
@@ -60,6 +64,11 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Log.Info("role set", "user", u.ID, "role", role, "by", v.UserID)
+	if err := h.Users.Audit(r.Context(), db.Audit{Actor: v.UserID, ActorEmail: v.Email, Action: vocab.ActSetRole,
+		TargetUser: u.ID, TargetEmail: u.Email, Reason: "now " + role}); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	if u.ID == v.UserID {
 		// Changing one's own role signs out the other sessions, not this one.
 		if err := h.signIn(r, u); err != nil {

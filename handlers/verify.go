@@ -66,6 +66,8 @@ func (h *Handler) bootstrapAdmin(ctx context.Context, u db.User) (db.User, error
 	u, err := h.Users.SetRole(ctx, u.ID, vocab.Admin, db.BootstrapGranter, false)
 	if err == nil {
 		h.Log.Info("role granted", "user", u.ID, "role", vocab.Admin, "by", db.BootstrapGranter)
+		err = h.Users.Audit(ctx, db.Audit{ActorEmail: db.BootstrapGranter, Action: vocab.ActSetRole,
+			TargetUser: u.ID, TargetEmail: u.Email, Reason: "now " + vocab.Admin})
 	}
 	return u, err
 }

@@ -28,6 +28,9 @@ func (v Viewer) SignedIn() bool { return v.UserID != uuid.Nil }
 // IsAdmin reports whether the viewer holds the admin role.
 func (v Viewer) IsAdmin() bool { return v.Role == vocab.Admin }
 
+// IsStaff reports whether the viewer moderates: a moderator or an admin.
+func (v Viewer) IsStaff() bool { return v.Role == vocab.Moderator || v.Role == vocab.Admin }
+
 // Owns reports whether img belongs to the viewer's account or guest session.
 func (v Viewer) Owns(img db.Image) bool {
 	return (v.UserID != uuid.Nil && img.UserID != nil && *img.UserID == v.UserID) ||
@@ -35,8 +38,12 @@ func (v Viewer) Owns(img db.Image) bool {
 }
 
 // CanSee is the one visibility rule: public and unlisted images are open to
-// anyone with the link; private ones only to their owner and admins.
+// anyone with the link; private ones only to their owner and admins; held
+// and hidden ones (moderation) only to their owner and staff.
 func (v Viewer) CanSee(img db.Image) bool {
+	if img.Moderation != vocab.ModOK {
+		return v.Owns(img) || v.IsStaff()
+	}
 	return img.Visibility != vocab.Private || v.Owns(img) || v.IsAdmin()
 }
 
@@ -62,11 +69,11 @@ func (h *Handler) identify(next http.Handler) http.Handler {
 			id, _ := uuid.Parse(s)
 			u, err := h.Users.UserByID(ctx, id)
 			switch {
-			case err == nil && h.Sessions.GetString(ctx, sessStamp) == sessionStamp(u):
+			case err == nil && u.BannedAt == nil && h.Sessions.GetString(ctx, sessStamp) == sessionStamp(u):
 				v.UserID, v.Email, v.Role, v.Verified = u.ID, u.Email, u.Role, u.Verified()
 			case err == nil, errors.Is(err, db.ErrNotFound):
 				// The password or the role changed since this session signed
-				// in, or the account was deleted: the session is signed out.
+				// in, or the account was banned or deleted: it is signed out.
 				h.Sessions.Remove(ctx, sessUser)
 				h.Sessions.Remove(ctx, sessStamp)
 			default:
@@ -78,7 +85,7 @@ func (h *Handler) identify(next http.Handler) http.Handler {
 			v.GuestID, _ = uuid.Parse(s)
 		}
 		ctx = context.WithValue(ctx, viewerKey{}, v)
-		ctx = views.WithUser(ctx, views.User{Email: v.Email, IsAdmin: v.IsAdmin(), SignedIn: v.SignedIn(),
+		ctx = views.WithUser(ctx, views.User{Email: v.Email, IsAdmin: v.IsAdmin(), IsStaff: v.IsStaff(), SignedIn: v.SignedIn(),
 			Guest: v.GuestID != uuid.Nil, Flash: h.Sessions.PopString(ctx, sessFlash)})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

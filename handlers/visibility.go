@@ -20,6 +20,11 @@ func (h *Handler) setVisibility(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusForbidden, "Not yours", "Only the person who uploaded this photo can change it.")
 		return
 	}
+	if img.Moderation == vocab.Hidden && !viewerFrom(r.Context()).IsStaff() {
+		h.fail(w, r, http.StatusForbidden, "Hidden by a moderator",
+			"Hidden by a moderator: "+img.ModReason+" Its visibility cannot be changed while it is hidden.")
+		return
+	}
 	vis := r.PostFormValue("visibility")
 	if !vocab.ValidVisibility(vis) {
 		h.fail(w, r, http.StatusUnprocessableEntity, "Unknown visibility", "Choose public, unlisted or private.")

@@ -28,6 +28,11 @@ type Image struct {
 	CaptionedAt *time.Time
 	Visibility  string // a vocab visibility
 	CanEdit     bool   // the visitor owns it, or is an admin
+	CanRetry    bool   // the visitor is staff and its caption failed
+	Moderation  string // vocab.ModOK, Held or Hidden
+	ModReason   string // why it is held or hidden
+	Owned       bool   // the visitor uploaded it
+	Staff       bool   // the visitor moderates
 }
 
 func (i Image) URL() string       { return "/images/" + i.ID }

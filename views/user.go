@@ -7,6 +7,7 @@ import "context"
 type User struct {
 	Email    string
 	IsAdmin  bool
+	IsStaff  bool // moderator or admin
 	SignedIn bool
 	Guest    bool   // has uploaded without an account
 	Flash    string // message from the previous request

@@ -67,3 +67,59 @@ var Roles = []string{User, Moderator, Admin}
 
 // ValidRole reports whether r is a role.
 func ValidRole(r string) bool { return r == User || r == Moderator || r == Admin }
+
+// Moderation states of an image, beside its visibility: a held or hidden
+// image is seen only by its owner and staff.
+const (
+	ModOK  = "ok"
+	Held   = "held"   // the NSFW classifier flagged it: waiting for review
+	Hidden = "hidden" // hidden by staff
+)
+
+// Report reasons, in the order the form offers them.
+var ReportReasons = []string{"spam", "sexual", "violence", "harassment", "illegal", "caption", "other"}
+
+// ValidReportReason reports whether r is a report reason.
+func ValidReportReason(r string) bool {
+	for _, v := range ReportReasons {
+		if v == r {
+			return true
+		}
+	}
+	return false
+}
+
+// ReportReasonLabel says what a report reason means.
+func ReportReasonLabel(r string) string {
+	switch r {
+	case "spam":
+		return "Spam or advertising"
+	case "sexual":
+		return "Sexual content"
+	case "violence":
+		return "Violence or gore"
+	case "harassment":
+		return "Harassment or hate"
+	case "illegal":
+		return "Illegal content"
+	case "caption":
+		return "The caption is wrong or offensive"
+	case "other":
+		return "Something else"
+	}
+	return r
+}
+
+// Moderation and role actions, as the audit log names them.
+const (
+	ActHide       = "hide"
+	ActUnhide     = "unhide"
+	ActApprove    = "approve"
+	ActDismiss    = "dismiss"
+	ActDelete     = "delete"
+	ActFixCaption = "fix caption"
+	ActBan        = "ban"
+	ActUnban      = "unban"
+	ActSetRole    = "set role"
+	ActRetry      = "retry caption"
+)

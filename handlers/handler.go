@@ -135,6 +135,7 @@ func (h *Handler) Routes() http.Handler {
 		r.With(h.uploadSlots).Post("/images", h.upload)
 		r.Get("/images/{id}", h.image)
 		r.Get("/images/{id}/file", h.file)
+		r.Head("/images/{id}/file", h.file)
 		r.Get("/images/{id}/events", h.imageEvents)
 		r.Post("/images/{id}/visibility", h.setVisibility)
 		r.Post("/images/{id}/delete", h.deleteImage)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,6 +51,7 @@ type App struct {
 	Store    *db.Store
 	files    storage.Store
 	model    *inference.Model
+	nsfw     *inference.NSFW // nil: uploads are not checked
 	river    *jobs.Client
 	hub      *notify.Hub
 	sessions *scs.SessionManager
@@ -64,6 +66,27 @@ func LoadModel(cfg config.Config, sessions int) (*inference.Model, error) {
 			"`go tool task ort` fetches the library; MODEL_DIR must hold a captioning model exported in the Optimum layout", cfg.ModelDir, cfg.ORTLib, err)
 	}
 	return m, nil
+}
+
+// loadNSFW loads the upload check's classifier, one session per worker
+// slot, after LoadModel has loaded ONNX Runtime. It returns nil when
+// NSFW_MODEL is off, or is the default and missing (so a checkout without
+// the model, or a test, still runs; the log says so).
+func loadNSFW(cfg config.Config, log *slog.Logger) (*inference.NSFW, error) {
+	if cfg.NSFWModel == "" {
+		log.Info("NSFW_MODEL is off: uploads are not checked")
+		return nil, nil
+	}
+	n, err := inference.OpenNSFW(cfg.NSFWModel, cfg.Workers, cfg.ThreadsPerJob)
+	if errors.Is(err, fs.ErrNotExist) && cfg.NSFWModel == config.DefaultNSFWModel {
+		log.Warn("no NSFW classifier at the default NSFW_MODEL: uploads are not checked", "dir", cfg.NSFWModel)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading the NSFW classifier in %s (NSFW_MODEL; `off` runs without the check): %w", cfg.NSFWModel, err)
+	}
+	log.Info("NSFW classifier loaded", "dir", cfg.NSFWModel, "hold", cfg.NSFWHold)
+	return n, nil
 }
 
 // Open connects to (or starts) Postgres, applies migrations and prepares the
@@ -82,6 +105,9 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 			return a, err
 		}
 		log.Info("model loaded", "model", a.model.Name(), "sessions", cfg.Workers, "took", time.Since(start).Round(time.Millisecond))
+		if a.nsfw, err = loadNSFW(cfg, log); err != nil {
+			return a, err
+		}
 	}
 
 	url := cfg.DatabaseURL
@@ -124,7 +150,7 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 		a.river, err = jobs.NewWorker(a.Pool, jobs.WorkerConfig{
 			DB: a.Store, Files: a.files, Model: a.model, Sessions: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
 			GuestRetention: cfg.GuestRetention, Mail: sender, PublicURL: cfg.PublicURL, Log: log,
-			DecodeBudget: imagefile.NewBudget(imagefile.DefaultBudget),
+			DecodeBudget: imagefile.NewBudget(imagefile.DefaultBudget), NSFW: a.nsfw, NSFWHold: cfg.NSFWHold,
 		})
 	} else {
 		a.river, err = jobs.NewInserter(a.Pool, log)
@@ -249,10 +275,13 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	return runErr
 }
 
-// Close releases the model, the pool and the embedded Postgres.
+// Close releases the models, the pool and the embedded Postgres.
 func (a *App) Close() {
 	if a.model != nil {
 		a.model.Close()
+	}
+	if a.nsfw != nil {
+		a.nsfw.Close()
 	}
 	if a.Pool != nil {
 		a.Pool.Close()

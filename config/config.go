@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -24,6 +25,8 @@ type Config struct {
 	Addr           string        // HTTP listen address
 	MediaDir       string        // uploaded files
 	ModelDir       string        // captioning model (Optimum VisionEncoderDecoder layout)
+	NSFWModel      string        // NSFW classifier for the upload check; empty: none
+	NSFWHold       float64       // hold an upload for review when porn, sexy or hentai scores this much
 	ORTLib         string        // path to libonnxruntime.so
 	Workers        int           // ONNX sessions, and so concurrent caption jobs
 	ThreadsPerJob  int           // intra-op threads per ONNX session
@@ -100,6 +103,17 @@ var Vars = []Var{
 	{Name: "MODEL_DIR", Default: "./models/captionai-flickr8k",
 		Help: "captioning model directory (`onnx/`, `config.json`, `tokenizer.json`, ...)",
 		set:  text(func(c *Config, v string) { c.ModelDir = v })},
+	{Name: "NSFW_MODEL", Default: DefaultNSFWModel,
+		Help: "NSFW classifier (nsfwjs's MobileNetV2: `model.onnx`, `config.json`) that checks every upload; `off` checks nothing. A worker that does not find the default runs without the check and logs a warning; another missing path is an error",
+		set: text(func(c *Config, v string) {
+			if strings.EqualFold(v, "off") {
+				v = ""
+			}
+			c.NSFWModel = v
+		})},
+	{Name: "NSFW_HOLD", Default: "0.99",
+		Help: "an upload whose porn, sexy or hentai probability reaches this is held for review: only its owner and staff see it until a moderator approves it. The default holds none of Flickr8k's 8,091 photos (the highest scores 0.976); `0` holds every upload, above `1` none",
+		set:  setNSFWHold},
 	{Name: "ORT_LIB", Default: DefaultORTLib,
 		Help: "ONNX Runtime shared library (`go tool task ort` fetches the version pinned in `config/ort.env`)",
 		set:  text(func(c *Config, v string) { c.ORTLib = v })},
@@ -154,6 +168,20 @@ var Vars = []Var{
 	{Name: "TRUSTED_PROXIES",
 		Help: "comma-separated addresses or CIDR ranges of your reverse proxies; requests from them are counted by the client address in X-Forwarded-For (the rightmost entry that is not one of them). Unset: the header is ignored, since a client could write anything there",
 		set:  setTrustedProxies},
+}
+
+// DefaultNSFWModel is NSFW_MODEL's default. A worker started where it does
+// not exist runs without the check and says so; another missing path is an
+// error.
+const DefaultNSFWModel = "./models/nsfw-mobilenetv2"
+
+func setNSFWHold(c *Config, name, v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return fmt.Errorf("%s=%q: want a number from 0 (hold every upload) up; above 1 holds none", name, v)
+	}
+	c.NSFWHold = f
+	return nil
 }
 
 func text(f func(*Config, string)) setter {

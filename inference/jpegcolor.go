@@ -30,55 +30,66 @@ func clamp8(v int32) uint8 {
 	return uint8(v)
 }
 
-// fancyChroma upsamples 4:2:0 and 4:2:2 chroma to full size the way
-// libjpeg-turbo's h2v2_fancy_upsample and h2v1_fancy_upsample do (triangle
-// filter; edge rows and columns repeated). Other layouts, and chroma planes
-// libjpeg would not smooth (2 columns or fewer), report ok = false.
-func fancyChroma(src *image.YCbCr) (cb, cr []uint8, ok bool) {
+// fancyRows upsamples 4:2:0 and 4:2:2 chroma the way libjpeg-turbo's
+// h2v2_fancy_upsample and h2v1_fancy_upsample do (triangle filter; edge rows
+// and columns repeated), one image row at a time. Other layouts, and chroma
+// planes libjpeg would not smooth (2 columns or fewer), report ok = false.
+func fancyRows(src *image.YCbCr) (f *fancyUpsampler, ok bool) {
 	b := src.Rect
 	w, h := b.Dx(), b.Dy()
-	cw := (w + 1) / 2
-	var ch int
+	f = &fancyUpsampler{src: src, cw: (w + 1) / 2}
 	switch src.SubsampleRatio {
 	case image.YCbCrSubsampleRatio420:
-		ch = (h + 1) / 2
+		f.ch = (h + 1) / 2
 	case image.YCbCrSubsampleRatio422:
-		ch = h
+		f.ch = h
 	default:
-		return nil, nil, false
+		return nil, false
 	}
-	if cw <= 2 || b.Min.X%2 != 0 || (src.SubsampleRatio == image.YCbCrSubsampleRatio420 && b.Min.Y%2 != 0) {
-		return nil, nil, false
+	if f.cw <= 2 || b.Min.X%2 != 0 || (src.SubsampleRatio == image.YCbCrSubsampleRatio420 && b.Min.Y%2 != 0) {
+		return nil, false
 	}
-	c0 := src.COffset(b.Min.X, b.Min.Y)
-	row := func(plane []uint8, r int) []uint8 {
-		r = min(max(r, 0), ch-1)
-		return plane[c0+r*src.CStride : c0+r*src.CStride+cw]
+	f.c0 = src.COffset(b.Min.X, b.Min.Y)
+	f.cb, f.cr = make([]uint8, 2*f.cw), make([]uint8, 2*f.cw)
+	f.sums = make([]int32, f.cw)
+	return f, true
+}
+
+// fancyUpsampler is fancyRows' state: one row of each chroma plane.
+type fancyUpsampler struct {
+	src        *image.YCbCr
+	cw, ch, c0 int
+	cb, cr     []uint8
+	sums       []int32
+}
+
+// row returns the upsampled Cb and Cr of image row y (from 0), valid until
+// the next call; they may be longer than the image is wide.
+func (f *fancyUpsampler) row(y int) (cb, cr []uint8) {
+	f.up(f.cb, f.src.Cb, y)
+	f.up(f.cr, f.src.Cr, y)
+	return f.cb, f.cr
+}
+
+func (f *fancyUpsampler) up(line, plane []uint8, y int) {
+	row := func(r int) []uint8 {
+		r = min(max(r, 0), f.ch-1)
+		return plane[f.c0+r*f.src.CStride : f.c0+r*f.src.CStride+f.cw]
 	}
-	up := func(plane []uint8) []uint8 {
-		out := make([]uint8, w*h)
-		line := make([]uint8, 2*cw)
-		sums := make([]int32, cw)
-		for y := 0; y < h; y++ {
-			if src.SubsampleRatio == image.YCbCrSubsampleRatio422 {
-				h2v1(line, row(plane, y))
-			} else {
-				// Output row y sits in chroma row y/2; its nearer neighbour
-				// is the row above for even y, below for odd y.
-				near, far := row(plane, y/2), row(plane, y/2-1)
-				if y%2 == 1 {
-					far = row(plane, y/2+1)
-				}
-				for c := range sums {
-					sums[c] = 3*int32(near[c]) + int32(far[c])
-				}
-				h2v2(line, sums)
-			}
-			copy(out[y*w:(y+1)*w], line[:w])
-		}
-		return out
+	if f.src.SubsampleRatio == image.YCbCrSubsampleRatio422 {
+		h2v1(line, row(y))
+		return
 	}
-	return up(src.Cb), up(src.Cr), true
+	// Output row y sits in chroma row y/2; its nearer neighbour is the row
+	// above for even y, below for odd y.
+	near, far := row(y/2), row(y/2-1)
+	if y%2 == 1 {
+		far = row(y/2 + 1)
+	}
+	for c := range f.sums {
+		f.sums[c] = 3*int32(near[c]) + int32(far[c])
+	}
+	h2v2(line, f.sums)
 }
 
 // h2v1 is jdsample.c's h2v1_fancy_upsample for one row (len(in) > 2).

@@ -11,7 +11,6 @@ import (
 	"image"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -64,11 +63,7 @@ type Model struct {
 	encOut  string
 	encPath string
 
-	pool      chan *sessionSet
-	size      int
-	closed    chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	*sessions[*sessionSet]
 }
 
 type sessionSet struct {
@@ -191,7 +186,6 @@ func Open(opts Options) (*Model, error) {
 		pre:     pre,
 		tok:     tok,
 		encPath: filepath.Join(dir, encRel),
-		closed:  make(chan struct{}),
 	}
 	if m.encOut, err = inspectEncoder(m.encPath, pre); err != nil {
 		return nil, err
@@ -200,22 +194,14 @@ func Open(opts Options) (*Model, error) {
 		return nil, err
 	}
 
-	m.size = max(opts.Sessions, 1)
-	m.pool = make(chan *sessionSet, m.size)
 	so, err := newSessionOptions(opts.Threads, false)
 	if err != nil {
 		return nil, err
 	}
 	defer so.Destroy()
-	for i := 0; i < m.size; i++ {
-		s, err := m.newSessionSet(so)
-		if err != nil {
-			for len(m.pool) > 0 {
-				(<-m.pool).destroy()
-			}
-			return nil, err
-		}
-		m.pool <- s
+	m.sessions, err = newSessions(opts.Sessions, func() (*sessionSet, error) { return m.newSessionSet(so) }, (*sessionSet).destroy)
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -375,45 +361,6 @@ func (m *Model) encode(s *sessionSet, run *ort.RunOptions, px Pixels) (*ort.Tens
 	return t, nil
 }
 
-// acquire borrows a session set and a RunOptions that ctx cancels; release
-// returns both.
-func (m *Model) acquire(ctx context.Context) (*sessionSet, *ort.RunOptions, func(), error) {
-	if err := ctx.Err(); err != nil {
-		return nil, nil, nil, err
-	}
-	select {
-	case <-m.closed:
-		return nil, nil, nil, ErrClosed
-	default:
-	}
-	var s *sessionSet
-	select {
-	case s = <-m.pool:
-	case <-ctx.Done():
-		return nil, nil, nil, ctx.Err()
-	case <-m.closed:
-		return nil, nil, nil, ErrClosed
-	}
-	run, err := ort.NewRunOptions()
-	if err != nil {
-		m.pool <- s
-		return nil, nil, nil, err
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		run.Terminate()
-		close(fired)
-	})
-	release := func() {
-		if !stop() {
-			<-fired
-		}
-		run.Destroy()
-		m.pool <- s
-	}
-	return s, run, release, nil
-}
-
 // ctxErr prefers the context's error over ORT's "terminated" message.
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
@@ -423,17 +370,7 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 // Close waits for running captions to finish and frees all sessions.
-func (m *Model) Close() error {
-	m.closeOnce.Do(func() {
-		close(m.closed)
-		var errs []error
-		for i := 0; i < m.size; i++ {
-			errs = append(errs, (<-m.pool).destroy())
-		}
-		m.closeErr = errors.Join(errs...)
-	})
-	return m.closeErr
-}
+func (m *Model) Close() error { return m.close() }
 
 // repeatBatch stacks n copies of a [1, ...] tensor along the batch axis.
 func repeatBatch(t *ort.Tensor[float32], n int) (*ort.Tensor[float32], error) {

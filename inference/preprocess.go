@@ -2,7 +2,6 @@ package inference
 
 import (
 	"image"
-	"image/color"
 	"math"
 )
 
@@ -66,63 +65,9 @@ func toRGB(img image.Image) ([]uint8, int, int) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	pix := make([]uint8, 3*w*h)
-	i := 0
-	switch src := img.(type) {
-	case *image.NRGBA:
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			row := src.Pix[src.PixOffset(b.Min.X, y):]
-			for x := 0; x < w; x++ {
-				pix[i], pix[i+1], pix[i+2] = row[4*x], row[4*x+1], row[4*x+2]
-				i += 3
-			}
-		}
-	case *image.RGBA:
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			row := src.Pix[src.PixOffset(b.Min.X, y):]
-			for x := 0; x < w; x++ {
-				p := row[4*x : 4*x+4]
-				if p[3] == 0xff {
-					pix[i], pix[i+1], pix[i+2] = p[0], p[1], p[2]
-				} else {
-					c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
-					pix[i], pix[i+1], pix[i+2] = c.R, c.G, c.B
-				}
-				i += 3
-			}
-		}
-	case *image.YCbCr:
-		if cb, cr, ok := fancyChroma(src); ok {
-			for y := 0; y < h; y++ {
-				for x := 0; x < w; x++ {
-					pix[i], pix[i+1], pix[i+2] = libjpegRGB(src.Y[src.YOffset(b.Min.X+x, b.Min.Y+y)], cb[y*w+x], cr[y*w+x])
-					i += 3
-				}
-			}
-			break
-		}
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				yi, ci := src.YOffset(x, y), src.COffset(x, y)
-				pix[i], pix[i+1], pix[i+2] = libjpegRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
-				i += 3
-			}
-		}
-	case *image.Gray:
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			row := src.Pix[src.PixOffset(b.Min.X, y):]
-			for x := 0; x < w; x++ {
-				pix[i], pix[i+1], pix[i+2] = row[x], row[x], row[x]
-				i += 3
-			}
-		}
-	default:
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-				pix[i], pix[i+1], pix[i+2] = c.R, c.G, c.B
-				i += 3
-			}
-		}
+	row := rgbRows(img)
+	for y := 0; y < h; y++ {
+		row(y, pix[3*w*y:3*w*(y+1)])
 	}
 	return pix, w, h
 }

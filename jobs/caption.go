@@ -40,8 +40,14 @@ type Captioner interface {
 	Name() string
 }
 
-// CaptionWorker decodes a stored image, captions it, and stores the caption
-// in the transaction that completes the job.
+// Classifier scores an image for the NSFW check.
+type Classifier interface {
+	Classify(ctx context.Context, img image.Image) (inference.NSFWScores, error)
+}
+
+// CaptionWorker decodes a stored image, checks and captions it, and stores
+// the scores, any hold and the caption in the transaction that completes
+// the job.
 type CaptionWorker struct {
 	river.WorkerDefaults[CaptionArgs]
 	DB    *db.Store
@@ -51,6 +57,10 @@ type CaptionWorker struct {
 	// DecodeBudget bounds the memory that decoded images take across all
 	// the jobs of the process; nil bounds nothing.
 	DecodeBudget *imagefile.Budget
+	// NSFW scores every image; nil checks nothing. An image whose porn,
+	// sexy or hentai probability reaches NSFWHold is held for review.
+	NSFW     Classifier
+	NSFWHold float64
 }
 
 func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) error {
@@ -82,15 +92,20 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 		return w.fail(ctx, id, err)
 	}
 
+	var scores *inference.NSFWScores
+	var nsfwTook time.Duration
+	if w.NSFW != nil {
+		start := time.Now()
+		s, err := w.NSFW.Classify(ctx, pixels)
+		if err != nil {
+			return w.modelFailed(ctx, job, "The automatic check failed: ", err)
+		}
+		scores, nsfwTook = &s, time.Since(start)
+	}
 	res, err := w.Model.Caption(ctx, pixels)
 	release() // pixels is not used past here, so the collector may take it
 	if err != nil {
-		if job.Attempt >= job.MaxAttempts {
-			if ferr := w.DB.MarkFailed(ctx, id, "The captioning model failed: "+err.Error()); ferr != nil {
-				return ferr
-			}
-		}
-		return fmt.Errorf("captioning %s: %w", id, err)
+		return w.modelFailed(ctx, job, "The captioning model failed: ", err)
 	}
 
 	tx, err := w.DB.Begin(ctx)
@@ -105,15 +120,49 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	}); err != nil {
 		return err
 	}
+	held := false
+	if scores != nil {
+		var reason string
+		held, reason = nsfwHold(*scores, w.NSFWHold)
+		if err := db.SetNSFWTx(ctx, tx, id, scores[:], held, reason); err != nil {
+			return err
+		}
+	}
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 		return fmt.Errorf("completing caption job %d: %w", job.ID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	w.Log.Info("captioned", "image", id, "caption", res.Text,
-		"encode_ms", ms(res.Encode), "decode_ms", ms(res.Decode), "total_ms", ms(res.Total))
+	attrs := []any{"image", id, "caption", res.Text,
+		"encode_ms", ms(res.Encode), "decode_ms", ms(res.Decode), "total_ms", ms(res.Total)}
+	if scores != nil {
+		attrs = append(attrs, "nsfw_ms", ms(nsfwTook), "held", held)
+	}
+	w.Log.Info("captioned", attrs...)
 	return nil
+}
+
+// nsfwHold says whether scores hold an image for review at threshold, and
+// the reason staff and the owner are given.
+func nsfwHold(s inference.NSFWScores, threshold float64) (bool, string) {
+	class, p := s.Explicit()
+	if float64(p) < threshold {
+		return false, ""
+	}
+	return true, fmt.Sprintf("The automatic check flagged it (%s %.2f)", class, p)
+}
+
+// modelFailed reports a model error: River retries the job, and after its
+// last attempt the image is failed with what went wrong.
+func (w *CaptionWorker) modelFailed(ctx context.Context, job *river.Job[CaptionArgs], what string, err error) error {
+	id := job.Args.ImageID
+	if job.Attempt >= job.MaxAttempts {
+		if ferr := w.DB.MarkFailed(ctx, id, what+err.Error()); ferr != nil {
+			return ferr
+		}
+	}
+	return fmt.Errorf("captioning %s: %w", id, err)
 }
 
 // fail records a permanent failure on the image and cancels the job: a file

@@ -13,6 +13,7 @@ import (
 
 	"captionai/db"
 	"captionai/imagefile"
+	"captionai/inference"
 	"captionai/mail"
 	"captionai/storage"
 )
@@ -49,6 +50,10 @@ type WorkerConfig struct {
 	// DecodeBudget is the memory all caption jobs may take at once for
 	// decoded images; nil means a budget of imagefile.DefaultBudget.
 	DecodeBudget *imagefile.Budget
+	// NSFW checks every image before its caption is stored; nil checks
+	// nothing. Scores reaching NSFWHold hold the image for review.
+	NSFW     *inference.NSFW
+	NSFWHold float64
 }
 
 // fetchCooldown is short so that a job inserted right after another is
@@ -62,7 +67,11 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	if budget == nil {
 		budget = imagefile.NewBudget(imagefile.DefaultBudget)
 	}
-	river.AddWorker(workers, &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget})
+	cw := &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget, NSFWHold: c.NSFWHold}
+	if c.NSFW != nil { // a nil *inference.NSFW would make a non-nil Classifier
+		cw.NSFW = c.NSFW
+	}
+	river.AddWorker(workers, cw)
 	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})
 	river.AddWorker(workers, &DeleteFilesWorker{Files: c.Files})
 	mailer := Mailer{DB: c.DB, Mail: c.Mail, PublicURL: c.PublicURL}

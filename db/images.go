@@ -41,6 +41,7 @@ type Image struct {
 	Moderation   string    // vocab.ModOK, Held or Hidden
 	ModReason    string    // why it is held or hidden
 	NSFWScores   []float32 // drawing, hentai, neutral, porn, sexy; nil before classification
+	CaptionSrc   string    // vocab.ByModel, ByOwner or ByStaff: who wrote the current caption
 }
 
 // Finished reports whether the image will change no more.
@@ -49,14 +50,14 @@ func (i Image) Finished() bool { return vocab.Finished(i.Status) }
 const imageColumns = `id, batch_id, status, storage_key, content_type, original_name,
 	size_bytes, width, height, job_id, coalesce(caption, ''), coalesce(model, ''), coalesce(error, ''),
 	coalesce(encode_ms, 0), coalesce(decode_ms, 0), coalesce(total_ms, 0), created_at, captioned_at,
-	user_id, guest_id, visibility, uploader_ip, moderation, coalesce(moderation_reason, ''), nsfw_scores`
+	user_id, guest_id, visibility, uploader_ip, moderation, coalesce(moderation_reason, ''), nsfw_scores, caption_source`
 
 // imageDest is where a row of imageColumns scans to.
 func imageDest(i *Image) []any {
 	return []any{&i.ID, &i.BatchID, &i.Status, &i.StorageKey, &i.ContentType, &i.OriginalName,
 		&i.SizeBytes, &i.Width, &i.Height, &i.JobID, &i.Caption, &i.Model, &i.Error,
 		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt,
-		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP, &i.Moderation, &i.ModReason, &i.NSFWScores}
+		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP, &i.Moderation, &i.ModReason, &i.NSFWScores, &i.CaptionSrc}
 }
 
 func scanImage(row pgx.Row) (Image, error) {
@@ -186,12 +187,15 @@ type Caption struct {
 	TotalMS  float64
 }
 
-// MarkCaptionedTx stores the caption and notifies listeners; tx also
-// completes the River job, so both happen or neither.
+// MarkCaptionedTx stores the model's caption as the image's newest version
+// and notifies listeners; tx also completes the River job, so both happen
+// or neither.
 func MarkCaptionedTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Caption) error {
-	_, err := tx.Exec(ctx, `UPDATE images SET status = $7, caption = $2, model = $3,
+	_, err := tx.Exec(ctx, `WITH v AS (INSERT INTO caption_versions (image_id, text, source, model)
+			VALUES ($1, $2, $8, $3) RETURNING id)
+		UPDATE images SET status = $7, caption = $2, model = $3, caption_source = $8, caption_version = (SELECT id FROM v),
 		encode_ms = $4, decode_ms = $5, total_ms = $6, error = NULL, captioned_at = now()
-		WHERE id = $1`, id, c.Text, c.Model, c.EncodeMS, c.DecodeMS, c.TotalMS, vocab.Captioned)
+		WHERE id = $1`, id, c.Text, c.Model, c.EncodeMS, c.DecodeMS, c.TotalMS, vocab.Captioned, vocab.ByModel)
 	if err != nil {
 		return fmt.Errorf("storing caption of %s: %w", id, err)
 	}
@@ -313,9 +317,9 @@ func deleteImagesTx(ctx context.Context, tx pgx.Tx, where string, args ...any) (
 // RequeueImageTx puts a failed image back in the queue with its new caption
 // job, in the caller's transaction, which also inserts that job. It returns
 // ErrNotFound when the image is gone or no longer failed.
-func RequeueImageTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, jobID int64) error {
+func RequeueImageTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, jobID int64, from ...string) error {
 	tag, err := tx.Exec(ctx, `UPDATE images SET status = $2, error = NULL, job_id = $3
-		WHERE id = $1 AND status = $4`, id, vocab.Queued, jobID, vocab.Failed)
+		WHERE id = $1 AND status = ANY ($4)`, id, vocab.Queued, jobID, from)
 	if err != nil {
 		return fmt.Errorf("requeueing %s: %w", id, err)
 	}

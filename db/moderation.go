@@ -92,11 +92,14 @@ func SetModerationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, state, reason
 	return notify(ctx, tx, id)
 }
 
-// SetCaptionTx replaces an image's caption, for staff fixing a wrong or
-// offensive one.
-func SetCaptionTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, text string) error {
-	if _, err := tx.Exec(ctx, `UPDATE images SET caption = $2 WHERE id = $1`, id, text); err != nil {
-		return fmt.Errorf("fixing the caption of %s: %w", id, err)
+// SetCaptionTx makes text the image's caption, as a new version written by
+// a person (source vocab.ByOwner or ByStaff, author their account).
+func SetCaptionTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, text, source string, author uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `WITH v AS (INSERT INTO caption_versions (image_id, text, source, author)
+			VALUES ($1, $2, $3, $4) RETURNING id)
+		UPDATE images SET caption = $2, caption_source = $3, caption_version = (SELECT id FROM v) WHERE id = $1`,
+		id, text, source, nullUUID(author)); err != nil {
+		return fmt.Errorf("setting the caption of %s: %w", id, err)
 	}
 	return notify(ctx, tx, id)
 }

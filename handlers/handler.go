@@ -34,6 +34,9 @@ type ImageStore interface {
 	OwnedBy(ctx context.Context, o db.Owner, before time.Time, limit int) ([]db.Image, error)
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
 	CreateReport(ctx context.Context, r db.Report) (bool, error)
+	CaptionRatings(ctx context.Context, imageID, viewer uuid.UUID) (db.Ratings, error)
+	CaptionHistory(ctx context.Context, imageID uuid.UUID) ([]db.CaptionVersion, error)
+	Rate(ctx context.Context, imageID, userID uuid.UUID, rating string) error
 	ReviewQueue(ctx context.Context, limit int) ([]db.Flagged, error)
 	AdminImages(ctx context.Context, f db.AdminFilter, before time.Time, limit int) ([]db.AdminImage, error)
 	AuditLog(ctx context.Context, f db.AuditFilter, before time.Time, limit int) ([]db.Audit, error)
@@ -160,6 +163,11 @@ func (h *Handler) Routes() http.Handler {
 		r.Post("/account/delete", h.deleteAccount)
 		r.Post("/account/verify", h.resendVerification)
 		r.Post("/images/{id}/report", h.report)
+		r.Post("/images/{id}/caption", h.editCaption)
+		r.Post("/images/{id}/rating", h.rate)
+		r.Post("/images/{id}/regenerate", h.regenerate)
+		r.Get("/images/{id}/captions", h.captionHistory)
+		r.Post("/images/{id}/captions/{version}/restore", h.restoreCaption)
 		r.Get("/admin", h.admin)
 		r.Get("/admin/reports", h.reviewQueue)
 		r.Get("/admin/audit", h.auditLog)

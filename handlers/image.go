@@ -6,6 +6,7 @@ import (
 
 	"captionai/db"
 	"captionai/views"
+	"captionai/vocab"
 )
 
 // imageJSON is the JSON form of an image.
@@ -17,6 +18,18 @@ type imageJSON struct {
 	Error       *string    `json:"error"`
 	CreatedAt   time.Time  `json:"created_at"`
 	CaptionedAt *time.Time `json:"captioned_at"`
+	// CaptionSource is who wrote the current caption (model, owner,
+	// staff); Edited is true when a person did.
+	CaptionSource string `json:"caption_source"`
+	Edited        bool   `json:"edited"`
+	// Confidence stays null until the model computes one.
+	Confidence *float64     `json:"confidence"`
+	Ratings    *ratingsJSON `json:"ratings,omitempty"`
+}
+
+type ratingsJSON struct {
+	Good int `json:"good"`
+	Bad  int `json:"bad"`
 }
 
 func newImageJSON(img db.Image) imageJSON {
@@ -29,6 +42,7 @@ func newImageJSON(img db.Image) imageJSON {
 	return imageJSON{
 		ID: img.ID.String(), Status: img.Status, Caption: opt(img.Caption), Model: opt(img.Model),
 		Error: opt(img.Error), CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
+		CaptionSource: img.CaptionSrc, Edited: img.CaptionSrc != vocab.ByModel,
 	}
 }
 
@@ -39,9 +53,19 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Vary", "Accept")
-	if wantsJSON(r) {
-		h.writeJSON(w, http.StatusOK, newImageJSON(img))
+	v := viewerFrom(r.Context())
+	ratings, err := h.DB.CaptionRatings(r.Context(), img.ID, v.UserID)
+	if err != nil {
+		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.ImagePage(toView(img, viewerFrom(r.Context()))))
+	if wantsJSON(r) {
+		out := newImageJSON(img)
+		out.Ratings = &ratingsJSON{Good: ratings.Good, Bad: ratings.Bad}
+		h.writeJSON(w, http.StatusOK, out)
+		return
+	}
+	view := toView(img, v)
+	view.Ratings = views.Ratings{Good: ratings.Good, Bad: ratings.Bad, Mine: ratings.Mine}
+	h.render(w, r, http.StatusOK, views.ImagePage(view))
 }

@@ -63,7 +63,7 @@ func (h *Handler) fixCaption(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := h.moderate(r.Context(), v, db.Audit{Action: vocab.ActFixCaption, TargetImage: img.ID, Reason: "was: " + img.Caption}, func(tx pgx.Tx) error {
-		if err := db.SetCaptionTx(r.Context(), tx, img.ID, text); err != nil {
+		if err := db.SetCaptionTx(r.Context(), tx, img.ID, text, vocab.ByStaff, v.UserID); err != nil {
 			return err
 		}
 		return db.ResolveReportsTx(r.Context(), tx, img.ID, v.UserID, vocab.ActFixCaption)

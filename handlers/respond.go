@@ -91,6 +91,7 @@ func toView(img db.Image, v Viewer) views.Image {
 	return views.Image{
 		Visibility: img.Visibility, CanEdit: v.CanEdit(img), CanRetry: v.IsStaff() && img.Status == vocab.Failed,
 		Moderation: img.Moderation, ModReason: img.ModReason, Owned: v.Owns(img), Staff: v.IsStaff(),
+		CaptionSrc: img.CaptionSrc, CanRate: v.SignedIn(),
 		ID: img.ID.String(), Name: img.OriginalName, Status: img.Status,
 		Caption: img.Caption, Model: img.Model, Error: img.Error,
 		Width: img.Width, Height: img.Height, SizeBytes: img.SizeBytes,

@@ -28,7 +28,7 @@ func (h *Handler) retryCaption(w http.ResponseWriter, r *http.Request) {
 	err := db.ErrNotFound // unless it failed, there is nothing to retry
 	if img.Status == vocab.Failed {
 		err = h.moderate(r.Context(), v, db.Audit{Action: vocab.ActRetry, TargetImage: img.ID}, func(tx pgx.Tx) error {
-			return h.requeueTx(r.Context(), tx, img.ID)
+			return h.requeueTx(r.Context(), tx, img.ID, vocab.Failed)
 		})
 	}
 	switch {
@@ -47,10 +47,10 @@ func (h *Handler) retryCaption(w http.ResponseWriter, r *http.Request) {
 
 // requeueTx inserts a caption job and points the image at it in tx: the
 // image is queued exactly when its job exists.
-func (h *Handler) requeueTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+func (h *Handler) requeueTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, from ...string) error {
 	ids, err := h.Jobs.InsertManyTx(ctx, tx, jobs.CaptionArgs{ImageID: id})
 	if err != nil {
 		return err
 	}
-	return db.RequeueImageTx(ctx, tx, id, ids[0])
+	return db.RequeueImageTx(ctx, tx, id, ids[0], from...)
 }

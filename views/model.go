@@ -33,6 +33,9 @@ type Image struct {
 	ModReason   string // why it is held or hidden
 	Owned       bool   // the visitor uploaded it
 	Staff       bool   // the visitor moderates
+	CaptionSrc  string // vocab.ByModel, ByOwner or ByStaff
+	CanRate     bool   // the visitor is signed in
+	Ratings     Ratings
 }
 
 func (i Image) URL() string       { return "/images/" + i.ID }
@@ -108,3 +111,16 @@ func timeAttr(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func timeText(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+// Ratings are the votes on an image's current caption.
+type Ratings struct {
+	Good, Bad int
+	Mine      string // the visitor's vote: vocab.Good, Bad or ""
+}
+
+// Edited reports whether a person wrote the current caption.
+func (i Image) Edited() bool { return i.CaptionSrc != "" && i.CaptionSrc != vocab.ByModel }
+
+// CanFix reports whether the visitor may edit, regenerate or restore the
+// caption: the owner and staff.
+func (i Image) CanFix() bool { return i.Owned || i.Staff }

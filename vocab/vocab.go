@@ -123,3 +123,27 @@ const (
 	ActSetRole    = "set role"
 	ActRetry      = "retry caption"
 )
+
+// Who wrote a caption.
+const (
+	ByModel = "model"
+	ByOwner = "owner"
+	ByStaff = "staff"
+)
+
+// CaptionSourceLabel says who wrote a caption, for people.
+func CaptionSourceLabel(source string) string {
+	switch source {
+	case ByOwner:
+		return "edited by the owner"
+	case ByStaff:
+		return "edited by a moderator"
+	}
+	return "written by the model"
+}
+
+// Ratings of a caption.
+const (
+	Good = "good"
+	Bad  = "bad"
+)

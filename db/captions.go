@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"captionai/vocab"
 )
 
 // CaptionVersion is one caption an image has had.
@@ -92,3 +94,31 @@ func RestoreCaptionTx(ctx context.Context, tx pgx.Tx, imageID uuid.UUID, version
 	return notify(ctx, tx, imageID)
 }
 
+
+// EditedCaption is a caption a person wrote for a public image.
+type EditedCaption struct {
+	ImageID     uuid.UUID
+	StorageKey  string
+	ContentType string
+	Text        string
+}
+
+// EditedPublicCaptions returns the current captions that people wrote
+// (owners or staff) of the public, unmoderated images, oldest first: the
+// corrections worth training on.
+func (s *Store) EditedPublicCaptions(ctx context.Context) ([]EditedCaption, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, storage_key, content_type, caption FROM images
+		WHERE visibility = $1 AND moderation = $2 AND caption IS NOT NULL AND caption_source <> $3
+		ORDER BY created_at, id`, vocab.Public, vocab.ModOK, vocab.ByModel)
+	if err != nil {
+		return nil, fmt.Errorf("listing edited captions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (EditedCaption, error) {
+		var e EditedCaption
+		return e, r.Scan(&e.ImageID, &e.StorageKey, &e.ContentType, &e.Text)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing edited captions: %w", err)
+	}
+	return out, nil
+}

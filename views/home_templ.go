@@ -126,7 +126,7 @@ func HomePage(form UploadForm, gallery Gallery) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = Layout("Caption your photos").Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Layout(homeTitle(gallery)).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -571,6 +571,18 @@ func pager(g Gallery) templ.Component {
 		}
 		return nil
 	})
+}
+
+// homeTitle names a search or a later page of the gallery, not just the
+// home page.
+func homeTitle(g Gallery) string {
+	switch {
+	case g.Query != "":
+		return "Search: " + g.Query
+	case g.FirstURL != "":
+		return "Public gallery, older photos"
+	}
+	return "Caption your photos"
 }
 
 var _ = templruntime.GeneratedTemplate

@@ -16,7 +16,9 @@ import (
 	"captionai/app"
 	"captionai/config"
 	"captionai/db"
+	"captionai/export"
 	"captionai/imagefile"
+	"captionai/storage"
 	"captionai/vocab"
 )
 
@@ -28,12 +30,26 @@ Usage:
   captionai worker           caption workers only
   captionai migrate          apply the database schema (ours and River's) and exit
   captionai caption FILE...  print a caption for each image file
+  captionai upload [--server URL] [--token TOKEN] FILE...
+                             upload to a running app with an API token
+                             (or CAPTIONAI_TOKEN, CAPTIONAI_SERVER) and print
+                             each image's id, file and caption as it arrives
   captionai admin grant EMAIL [--role admin|moderator]
                              give an account a role (default admin); the
                              operator vouches for the address, so it counts
                              as verified
   captionai admin revoke EMAIL
                              take an account's role away
+  captionai storage copy --to URL
+                             copy the stored images from the configured
+                             storage (STORAGE_URL, else MEDIA_DIR) to URL
+                             (s3://... or file:///...); a rerun skips what
+                             is there, so it resumes. Then set STORAGE_URL
+
+  captionai export captions DIR
+                             write the captions people corrected on public
+                             photos, with the photos, to DIR in the Flickr8k
+                             layout that training/ reads (--extra DIR)
 
 Environment:
 `
@@ -68,8 +84,14 @@ func main() {
 		err = run(ctx, cfg, app.Roles{}, log)
 	case "caption":
 		err = caption(ctx, cfg, args)
+	case "upload":
+		err = uploadCommand(ctx, args, os.Stdout, os.Stderr)
+	case "export":
+		err = exportCaptions(ctx, cfg, args)
 	case "admin":
 		err = admin(ctx, cfg, args, log)
+	case "storage":
+		err = storageCopy(ctx, cfg, args)
 	default:
 		fmt.Fprintf(os.Stderr, "captionai: unknown command %q\n\n%s%s", cmd, usage, config.Help())
 		os.Exit(2)
@@ -188,5 +210,81 @@ func admin(ctx context.Context, cfg config.Config, args []string, log *slog.Logg
 		return nil
 	}
 	fmt.Printf("%s: %s -> %s; its sessions are signed out\n", u.Email, before, u.Role)
+	return nil
+}
+
+// storageCopy copies every image's file to another store, skipping those
+// already there, so that an interrupted copy resumes where it stopped.
+func storageCopy(ctx context.Context, cfg config.Config, args []string) error {
+	const use = "usage: captionai storage copy --to URL (s3://BUCKET?endpoint=URL&region=REGION or file:///PATH)"
+	if len(args) == 0 || args[0] != "copy" {
+		return errors.New(use)
+	}
+	fs := flag.NewFlagSet("storage copy", flag.ContinueOnError)
+	to := fs.String("to", "", "target storage URL")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *to == "" || fs.NArg() > 0 {
+		return errors.New(use)
+	}
+	from, err := storage.Open(cfg.StorageURL, cfg.MediaDir)
+	if err != nil {
+		return err
+	}
+	target, err := storage.Open(*to, "")
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	a, err := app.Open(ctx, cfg, app.Roles{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	st, err := storage.Copy(ctx, from, target, a.Store.StorageKeys, func(key string, st storage.CopyStats, err error) {
+		switch {
+		case err != nil:
+			fmt.Fprintf(os.Stderr, "missing from the source, not copied: %s\n", key)
+		case st.Copied+st.Skipped+st.Missing == 1 || (st.Copied+st.Skipped+st.Missing)%100 == 0:
+			fmt.Printf("%d copied (%.1f MB), %d already there\n", st.Copied, float64(st.Bytes)/1e6, st.Skipped)
+		}
+	})
+	summary := fmt.Sprintf("%d copied (%.1f MB), %d already there, %d missing from the source", st.Copied, float64(st.Bytes)/1e6, st.Skipped, st.Missing)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted after %s; run the same command again to go on", summary)
+	}
+	if err != nil {
+		return fmt.Errorf("%w\nstopped after %s; run the same command again to go on", err, summary)
+	}
+	fmt.Println(summary)
+	if st.Missing > 0 {
+		fmt.Println("The files listed above were already missing; every other stored image is in the target.")
+	} else {
+		fmt.Println("Every stored image is in the target.")
+	}
+	fmt.Printf("To switch: stop web and workers, run this again (it copies only what is new),\n"+
+		"set STORAGE_URL=%s and start them.\n", *to)
+	return nil
+}
+
+// exportCaptions writes the corrected captions of public images to a folder.
+func exportCaptions(ctx context.Context, cfg config.Config, args []string) error {
+	if len(args) != 2 || args[0] != "captions" {
+		return errors.New("usage: captionai export captions DIR")
+	}
+	files, err := storage.Open(cfg.StorageURL, cfg.MediaDir)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg, app.Roles{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	n, err := export.Captions(ctx, a.Store, files, args[1])
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d corrected captions written to %s; train on them with training/'s --extra %s\n", n, args[1], args[1])
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"captionai/inference"
 	"captionai/jobs"
 	"captionai/mail"
+	"captionai/metrics"
 	"captionai/migrations"
 	"captionai/notify"
 	"captionai/static"
@@ -51,10 +52,13 @@ type App struct {
 	Store    *db.Store
 	files    storage.Store
 	model    *inference.Model
+	extra    extraCaptioners // the other MODELS and the engine
 	nsfw     *inference.NSFW // nil: uploads are not checked
 	river    *jobs.Client
 	hub      *notify.Hub
 	sessions *scs.SessionManager
+	metrics  *metrics.Metrics // nil without METRICS_ADDR
+	metricLn net.Listener
 }
 
 // LoadModel loads ONNX Runtime and the captioning model with sessions
@@ -105,6 +109,9 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 			return a, err
 		}
 		log.Info("model loaded", "model", a.model.Name(), "sessions", cfg.Workers, "took", time.Since(start).Round(time.Millisecond))
+		if a.extra, err = loadExtraCaptioners(cfg, log); err != nil {
+			return a, err
+		}
 		if a.nsfw, err = loadNSFW(cfg, log); err != nil {
 			return a, err
 		}
@@ -138,7 +145,7 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 	if promoted+demoted > 0 {
 		log.Info("roles set from ADMIN_EMAILS", "granted", promoted, "revoked", demoted)
 	}
-	if a.files, err = storage.NewLocal(cfg.MediaDir); err != nil {
+	if a.files, err = storage.Open(cfg.StorageURL, cfg.MediaDir); err != nil {
 		return a, err
 	}
 
@@ -151,6 +158,7 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 			DB: a.Store, Files: a.files, Model: a.model, Sessions: cfg.Workers, JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter,
 			GuestRetention: cfg.GuestRetention, Mail: sender, PublicURL: cfg.PublicURL, Log: log,
 			DecodeBudget: imagefile.NewBudget(imagefile.DefaultBudget), NSFW: a.nsfw, NSFWHold: cfg.NSFWHold,
+			Others: a.extra.others(), Engine: a.extra.engineCaptioner(),
 		})
 	} else {
 		a.river, err = jobs.NewInserter(a.Pool, log)
@@ -170,6 +178,11 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 		a.sessions.Cookie.SameSite = http.SameSiteLaxMode
 		a.sessions.Cookie.Secure = strings.HasPrefix(cfg.PublicURL, "https://")
 	}
+	if cfg.MetricsAddr != "" {
+		if err := a.openMetrics(); err != nil {
+			return a, err
+		}
+	}
 	return a, nil
 }
 
@@ -177,8 +190,9 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 func (a *App) Handler(done <-chan struct{}) http.Handler {
 	h := &handlers.Handler{
 		DB: a.Store, Users: a.Store, Rates: a.Store, Sessions: a.sessions, Files: a.files, Jobs: jobs.Queue{Client: a.river},
-		Hub: a.hub, Static: static.FS, Log: a.log, Done: done, AdminEmails: a.cfg.AdminEmails,
+		Hub: a.hub, Static: static.FS, Log: a.log, Done: done, AdminEmails: a.cfg.AdminEmails, Metrics: a.metrics,
 		TrustedProxies: a.cfg.TrustedProxies, JobsUI: jobsUI(a.river, a.log, done),
+		Models: modelNames(a.cfg),
 		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels,
 			MaxFiles: a.cfg.MaxFiles, GuestUploads: a.cfg.GuestUploads, GuestDays: int(a.cfg.GuestRetention.Hours() / 24)},
 	}
@@ -230,6 +244,8 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 
+	msrv := a.serveMetrics(runCtx, &wg, errc) // nil without METRICS_ADDR
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -269,6 +285,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		}
 		scancel()
 	}
+	a.stopMetrics(msrv)
 	<-jobsStopped
 	cancel()
 	wg.Wait()
@@ -280,11 +297,15 @@ func (a *App) Close() {
 	if a.model != nil {
 		a.model.Close()
 	}
+	a.extra.close()
 	if a.nsfw != nil {
 		a.nsfw.Close()
 	}
 	if a.Pool != nil {
 		a.Pool.Close()
+	}
+	if a.metricLn != nil {
+		a.metricLn.Close() // in case Run never served it
 	}
 	if a.pg != nil {
 		if err := a.pg.Stop(); err != nil {

@@ -72,8 +72,9 @@ func TestSIGTERMDrainsRunningCaption(t *testing.T) {
 		if status == "captioned" || status == "failed" {
 			t.Fatalf("the job ended (%s) before it could be interrupted; the test image decodes too fast", status)
 		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("image still %q after 30s", status)
+		// Generous: the whole suite runs in parallel on two cores.
+		if time.Since(start) > 90*time.Second {
+			t.Fatalf("image still %q after 90s", status)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

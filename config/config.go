@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -23,8 +25,17 @@ type Config struct {
 	DatabaseURL    string        // empty: run an embedded Postgres under DataDir
 	DataDir        string        // embedded Postgres data and other local state
 	Addr           string        // HTTP listen address
+	MetricsAddr    string        // Prometheus /metrics listen address; empty: none
 	MediaDir       string        // uploaded files
+	StorageURL     string        // s3://BUCKET?... or file:///PATH; empty: MediaDir
 	ModelDir       string        // captioning model (Optimum VisionEncoderDecoder layout)
+	Models         []string      // installed models: Models[0] stands for ModelDir, the rest are loaded beside it
+	EngineKind     string        // remote caption engine, "openai" or "ollama"; empty: none
+	EngineURL      string        // the engine's base URL
+	EngineModel    string        // the engine's model
+	EnginePrompt   string        // what the engine is asked
+	EngineKey      string        // Bearer token for an OpenAI engine
+	EngineTimeout  time.Duration // longest wait for the engine's answer
 	NSFWModel      string        // NSFW classifier for the upload check; empty: none
 	NSFWHold       float64       // hold an upload for review when porn, sexy or hentai scores this much
 	ORTLib         string        // path to libonnxruntime.so
@@ -96,13 +107,38 @@ var Vars = []Var{
 	{Name: "ADDR", Default: "127.0.0.1:8080",
 		Help: "HTTP listen address",
 		set:  text(func(c *Config, v string) { c.Addr = v })},
+	{Name: "METRICS_ADDR",
+		Help: "listen address of Prometheus metrics at `/metrics` (for example `127.0.0.1:9090`), apart from `ADDR` and without its sign-in: keep it where only your monitoring reaches. Unset: no metrics",
+		set:  text(func(c *Config, v string) { c.MetricsAddr = v })},
 	{Name: "MEDIA_DIR", Default: "`DATA_DIR/media`",
 		Help:   "where uploaded images are stored",
 		derive: func(c *Config) string { return strings.TrimRight(c.DataDir, "/") + "/media" },
 		set:    text(func(c *Config, v string) { c.MediaDir = v })},
+	{Name: "STORAGE_URL",
+		Help: "where uploaded images are stored instead: `s3://BUCKET?endpoint=https://HOST&region=REGION` for S3 or an S3-compatible server (path-style requests to `endpoint`; without it, AWS), with credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (or the AWS SDK's other sources), or `file:///PATH`. Unset: `MEDIA_DIR`. `captionai storage copy --to URL` moves an existing library",
+		set:  setStorageURL},
 	{Name: "MODEL_DIR", Default: "./models/captionai-flickr8k",
 		Help: "captioning model directory (`onnx/`, `config.json`, `tokenizer.json`, ...)",
 		set:  text(func(c *Config, v string) { c.ModelDir = v })},
+	{Name: "MODELS", Default: "`MODEL_DIR`",
+		Help:   "comma-separated captioning model directories, each named by its folder, that an image's owner may pick from for a new caption (the image page offers the choice when there are several); `MODEL_DIR` is the default and comes first (added if missing). Each is loaded with `WORKERS` sessions",
+		derive: func(c *Config) string { return c.ModelDir },
+		set:    setModels},
+	{Name: "CAPTION_ENGINE_URL",
+		Help: "a remote captioning engine, which then writes captions by default (the models of `MODELS` stay available): `openai+https://HOST` for an OpenAI-compatible chat completions API (`POST /v1/chat/completions`) or `ollama+http://HOST:11434` for Ollama (`POST /api/generate`). When it cannot be reached (no connection, no answer within `CAPTION_ENGINE_TIMEOUT`, a 5xx, 408 or 429 answer), `MODEL_DIR`'s model writes the caption at once and the model shown says so, e.g. `captionai-flickr8k (fallback: ollama:llava unreachable)`; other engine errors are retried by River, and its last attempt falls back too. Unset: no engine",
+		set:  setEngineURL},
+	{Name: "CAPTION_ENGINE_MODEL",
+		Help: "the engine's vision model, for example `gpt-4o-mini` or `llava`; required with `CAPTION_ENGINE_URL`",
+		set:  text(func(c *Config, v string) { c.EngineModel = v })},
+	{Name: "CAPTION_ENGINE_PROMPT", Default: "One sentence, active voice, main subject first.",
+		Help: "what the engine is asked, with the photo",
+		set:  text(func(c *Config, v string) { c.EnginePrompt = v })},
+	{Name: "CAPTION_ENGINE_KEY",
+		Help: "API key of an `openai+` engine, sent as `Authorization: Bearer KEY`; Ollama is sent none",
+		set:  text(func(c *Config, v string) { c.EngineKey = v })},
+	{Name: "CAPTION_ENGINE_TIMEOUT", Default: "30s",
+		Help: "longest wait for the engine's answer, after which the caption falls back to `MODEL_DIR`'s model; shorter than `JOB_TIMEOUT`, which bounds the fallback too",
+		set:  duration(func(c *Config, d time.Duration) { c.EngineTimeout = d })},
 	{Name: "NSFW_MODEL", Default: DefaultNSFWModel,
 		Help: "NSFW classifier (nsfwjs's MobileNetV2: `model.onnx`, `config.json`) that checks every upload; `off` checks nothing. A worker that does not find the default runs without the check and logs a warning; another missing path is an error",
 		set: text(func(c *Config, v string) {
@@ -181,6 +217,51 @@ func setNSFWHold(c *Config, name, v string) error {
 		return fmt.Errorf("%s=%q: want a number from 0 (hold every upload) up; above 1 holds none", name, v)
 	}
 	c.NSFWHold = f
+	return nil
+}
+
+// setModels puts ModelDir first and refuses two models of one name: a
+// model is chosen by its folder's name.
+func setModels(c *Config, name, v string) error {
+	c.Models = []string{c.ModelDir}
+	seen := map[string]string{filepath.Base(filepath.Clean(c.ModelDir)): c.ModelDir}
+	var errs []error
+	for _, d := range strings.Split(v, ",") {
+		if d = strings.TrimSpace(d); d == "" || filepath.Clean(d) == filepath.Clean(c.ModelDir) {
+			continue
+		}
+		n := filepath.Base(filepath.Clean(d))
+		if prev, ok := seen[n]; ok {
+			errs = append(errs, fmt.Errorf("%s: %s and %s are both named %s; rename one folder", name, prev, d, n))
+			continue
+		}
+		seen[n] = d
+		c.Models = append(c.Models, d)
+	}
+	return errors.Join(errs...)
+}
+
+// setEngineURL splits KIND+URL.
+func setEngineURL(c *Config, name, v string) error {
+	c.EngineKind, c.EngineURL = "", ""
+	if v == "" {
+		return nil
+	}
+	kind, rest, _ := strings.Cut(v, "+")
+	u, err := url.Parse(rest)
+	if (kind != "openai" && kind != "ollama") || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s=%q: want openai+https://HOST or ollama+http://HOST:11434", name, v)
+	}
+	c.EngineKind, c.EngineURL = kind, strings.TrimRight(rest, "/")
+	return nil
+}
+
+// setStorageURL checks the scheme only; storage.Open reads the rest.
+func setStorageURL(c *Config, name, v string) error {
+	if v != "" && !strings.HasPrefix(v, "s3://") && !strings.HasPrefix(v, "file://") {
+		return fmt.Errorf("%s=%q: want s3://BUCKET?endpoint=URL&region=REGION or file:///PATH", name, v)
+	}
+	c.StorageURL = v
 	return nil
 }
 
@@ -270,6 +351,12 @@ func load(getenv func(string) string) (Config, error) {
 	}
 	if c.RescueAfter <= c.JobTimeout {
 		errs = append(errs, fmt.Sprintf("RESCUE_AFTER (%s) must be longer than JOB_TIMEOUT (%s)", c.RescueAfter, c.JobTimeout))
+	}
+	if c.EngineKind != "" && c.EngineModel == "" {
+		errs = append(errs, "CAPTION_ENGINE_URL is set without CAPTION_ENGINE_MODEL: name the engine's model")
+	}
+	if c.EngineKind != "" && c.EngineTimeout >= c.JobTimeout {
+		errs = append(errs, fmt.Sprintf("CAPTION_ENGINE_TIMEOUT (%s) must be shorter than JOB_TIMEOUT (%s): a fallback caption needs the rest", c.EngineTimeout, c.JobTimeout))
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("bad configuration:\n  %s", strings.Join(errs, "\n  "))

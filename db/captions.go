@@ -94,7 +94,6 @@ func RestoreCaptionTx(ctx context.Context, tx pgx.Tx, imageID uuid.UUID, version
 	return notify(ctx, tx, imageID)
 }
 
-
 // EditedCaption is a caption a person wrote for a public image.
 type EditedCaption struct {
 	ImageID     uuid.UUID

@@ -55,6 +55,9 @@ func TestSignInIsThrottled(t *testing.T) {
 	for range 5 {
 		v.Form("/login", url.Values{"email": {"me@example.com"}, "password": {"wrong"}})
 	}
+	// Five more failures, so the delay owed (32 s) outlasts a slow test
+	// machine between the last failure and the next attempt.
+	s.pool.Exec(t.Context(), `INSERT INTO login_failures (email, ip) SELECT 'me@example.com', '127.0.0.1' FROM generate_series(1, 5)`)
 	code, body, h := v.Form("/login", url.Values{"email": {"me@example.com"}, "password": {"right password"}})
 	if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(body, "Too many failed sign-ins") {
 		t.Errorf("6th attempt: %d", code)

@@ -3,12 +3,14 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"captionai/db"
+	"captionai/jobs"
 	"captionai/views"
 	"captionai/vocab"
 )
@@ -115,14 +117,19 @@ func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if m := r.PostFormValue("model"); m != "" && m != img.Model {
-		h.fail(w, r, http.StatusUnprocessableEntity, "Unknown model", "Only the model "+img.Model+" is installed here.")
+	model := r.PostFormValue("model")
+	if model != "" && !slices.Contains(h.Models, model) {
+		msg := "Only the default model is installed here."
+		if len(h.Models) > 0 {
+			msg = "Choose one of the installed models: " + strings.Join(h.Models, ", ") + "."
+		}
+		h.fail(w, r, http.StatusUnprocessableEntity, "Unknown model", msg)
 		return
 	}
 	tx, err := h.DB.Begin(r.Context())
 	if err == nil {
 		defer tx.Rollback(r.Context())
-		if err = h.regenerateTx(r, tx, img); err == nil {
+		if err = h.regenerateTx(r, tx, img, model); err == nil {
 			err = tx.Commit(r.Context())
 		}
 	}
@@ -138,6 +145,7 @@ func (h *Handler) regenerate(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/images/"+img.ID.String(), http.StatusSeeOther)
 }
 
-func (h *Handler) regenerateTx(r *http.Request, tx pgx.Tx, img db.Image) error {
-	return h.requeueTx(r.Context(), tx, img.ID, vocab.Captioned, vocab.Failed)
+// regenerateTx queues img for model ("" for the default).
+func (h *Handler) regenerateTx(r *http.Request, tx pgx.Tx, img db.Image, model string) error {
+	return h.requeueArgsTx(r.Context(), tx, jobs.CaptionArgs{ImageID: img.ID, Model: model}, vocab.Captioned, vocab.Failed)
 }

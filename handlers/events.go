@@ -75,6 +75,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, imgs []db.Image
 	}
 	sub := h.Hub.Subscribe(ids...)
 	defer h.Hub.Unsubscribe(sub)
+	h.Metrics.StreamOpened()
+	defer h.Metrics.StreamClosed()
 
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")

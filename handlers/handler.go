@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"captionai/db"
+	"captionai/metrics"
 	"captionai/notify"
 	"captionai/storage"
 )
@@ -32,6 +33,8 @@ type ImageStore interface {
 	SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]db.Image, error)
 	All(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
 	OwnedBy(ctx context.Context, o db.Owner, before time.Time, limit int) ([]db.Image, error)
+	OwnedByAfter(ctx context.Context, o db.Owner, after db.Cursor, limit int) ([]db.Image, error)
+	PublicAfter(ctx context.Context, query string, after db.Cursor, limit int) ([]db.Image, error)
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
 	CreateReport(ctx context.Context, r db.Report) (bool, error)
 	CaptionRatings(ctx context.Context, imageID, viewer uuid.UUID) (db.Ratings, error)
@@ -59,6 +62,10 @@ type UserStore interface {
 	TokenValid(ctx context.Context, purpose, token string) (bool, error)
 	UseResetToken(ctx context.Context, token, passwordHash string) (db.User, error)
 	UseVerifyToken(ctx context.Context, token string, userID uuid.UUID) (db.User, error)
+	CreateAPIToken(ctx context.Context, userID uuid.UUID, name string) (db.APIToken, string, error)
+	APITokens(ctx context.Context, userID uuid.UUID) ([]db.APIToken, error)
+	RevokeAPIToken(ctx context.Context, userID, id uuid.UUID) error
+	UserByAPIToken(ctx context.Context, token string) (db.User, error)
 }
 
 // RateStore counts events for per-key rate limits.
@@ -100,6 +107,9 @@ type Handler struct {
 	AdminEmails []string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
 	TrustedProxies []net.IPNet
+	// Models are the captioners a new caption may be asked of, by name,
+	// the default first; nil: only the default.
+	Models []string
 	// Ready reports whether this process can serve (model loaded, say);
 	// the database is checked separately.
 	Ready func() error
@@ -108,6 +118,8 @@ type Handler struct {
 	// JobsUI is River's web UI, served to admins at JobsUIPrefix; nil
 	// leaves it unmounted.
 	JobsUI http.Handler
+	// Metrics times requests and counts event streams; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // JobsUIPrefix is where River's UI is mounted; it must be given to riverui
@@ -120,10 +132,11 @@ func (h *Handler) Routes() http.Handler {
 	// A session store that cannot be read (database down) gets our error
 	// page, not scs's bare text.
 	h.Sessions.ErrorFunc = h.serverError
-	r.Use(h.clientAddr(), h.logRequests, middleware.Recoverer, securityHeaders, minBodyRate)
+	r.Use(h.clientAddr(), h.logRequests, h.Metrics.Middleware, middleware.Recoverer, securityHeaders, minBodyRate)
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(h.Static)))
+	r.Get("/api/openapi.json", serveOpenAPI)
 
 	r.Group(func(r chi.Router) {
 		// Unsafe methods from another origin are refused (CSRF).
@@ -131,7 +144,8 @@ func (h *Handler) Routes() http.Handler {
 		cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusForbidden, "Request refused", "This form was sent from another site, so it was refused.")
 		}))
-		r.Use(cop.Handler, h.Sessions.LoadAndSave, h.identify, h.refuseBadText)
+		// A session cookie goes through it, an API token skips it (bearer.go).
+		r.Use(apiAnswersJSON, h.authenticate(cop), h.refuseBadText)
 
 		r.Get("/", h.home)
 		r.Get("/fragments/gallery", h.galleryFragment)
@@ -162,6 +176,12 @@ func (h *Handler) Routes() http.Handler {
 		r.Post("/account/password", h.changePassword)
 		r.Post("/account/delete", h.deleteAccount)
 		r.Post("/account/verify", h.resendVerification)
+		r.Get("/account/tokens", h.tokensPage)
+		r.Post("/account/tokens", h.createToken)
+		r.Post("/account/tokens/{id}/revoke", h.revokeToken)
+		r.Get("/api/images", h.apiMyImages)
+		r.Get("/api/gallery", h.apiGallery)
+		r.Get("/api/images/{id}", h.apiImage)
 		r.Post("/images/{id}/report", h.report)
 		r.Post("/images/{id}/caption", h.editCaption)
 		r.Post("/images/{id}/rating", h.rate)

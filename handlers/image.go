@@ -67,5 +67,6 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 	}
 	view := toView(img, v)
 	view.Ratings = views.Ratings{Good: ratings.Good, Bad: ratings.Bad, Mine: ratings.Mine}
+	view.Models = h.Models
 	h.render(w, r, http.StatusOK, views.ImagePage(view))
 }

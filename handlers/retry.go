@@ -48,9 +48,14 @@ func (h *Handler) retryCaption(w http.ResponseWriter, r *http.Request) {
 // requeueTx inserts a caption job and points the image at it in tx: the
 // image is queued exactly when its job exists.
 func (h *Handler) requeueTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, from ...string) error {
-	ids, err := h.Jobs.InsertManyTx(ctx, tx, jobs.CaptionArgs{ImageID: id})
+	return h.requeueArgsTx(ctx, tx, jobs.CaptionArgs{ImageID: id}, from...)
+}
+
+// requeueArgsTx is requeueTx for a job that says more than the image.
+func (h *Handler) requeueArgsTx(ctx context.Context, tx pgx.Tx, args jobs.CaptionArgs, from ...string) error {
+	ids, err := h.Jobs.InsertManyTx(ctx, tx, args)
 	if err != nil {
 		return err
 	}
-	return db.RequeueImageTx(ctx, tx, id, ids[0], from...)
+	return db.RequeueImageTx(ctx, tx, args.ImageID, ids[0], from...)
 }

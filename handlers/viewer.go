@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"captionai/db"
-	"captionai/views"
 	"captionai/vocab"
 )
 
@@ -84,10 +83,7 @@ func (h *Handler) identify(next http.Handler) http.Handler {
 		if s := h.Sessions.GetString(ctx, sessGuest); s != "" && !v.SignedIn() {
 			v.GuestID, _ = uuid.Parse(s)
 		}
-		ctx = context.WithValue(ctx, viewerKey{}, v)
-		ctx = views.WithUser(ctx, views.User{Email: v.Email, IsAdmin: v.IsAdmin(), IsStaff: v.IsStaff(), SignedIn: v.SignedIn(),
-			Guest: v.GuestID != uuid.Nil, Flash: h.Sessions.PopString(ctx, sessFlash)})
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(withViewer(ctx, v, h.Sessions.PopString(ctx, sessFlash))))
 	})
 }
 

@@ -15,8 +15,10 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"captionai/db"
+	"captionai/engine"
 	"captionai/imagefile"
 	"captionai/inference"
+	"captionai/metrics"
 	"captionai/storage"
 )
 
@@ -26,6 +28,8 @@ const CaptionQueue = "caption"
 // CaptionArgs asks for one image to be captioned.
 type CaptionArgs struct {
 	ImageID uuid.UUID `json:"image_id"`
+	// Model names the captioner (its Name); empty means the default.
+	Model string `json:"model,omitempty"`
 }
 
 func (CaptionArgs) Kind() string { return "caption" }
@@ -61,6 +65,13 @@ type CaptionWorker struct {
 	// sexy or hentai probability reaches NSFWHold is held for review.
 	NSFW     Classifier
 	NSFWHold float64
+	// Models are the captioners besides Model (the default) that a job
+	// may name.
+	Models []Captioner
+	// Fallback writes the caption when a remote engine (engine.Error)
+	// fails: at once when it is unreachable, on the job's last attempt
+	// otherwise. Nil: the engine's errors are the job's.
+	Fallback Captioner
 }
 
 func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) error {
@@ -72,6 +83,12 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	if err != nil {
 		return err
 	}
+	model := w.captioner(job.Args.Model)
+	if model == nil {
+		// The web process checks names against its MODELS; a worker
+		// started with other models cannot do this job, now or later.
+		return w.fail(ctx, id, fmt.Errorf("the model %s is not installed on the worker", job.Args.Model))
+	}
 
 	f, err := w.Files.Open(ctx, img.StorageKey)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -80,7 +97,9 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	if err != nil {
 		return err
 	}
+	decodeStart := time.Now()
 	pixels, release, err := w.DecodeBudget.Decode(ctx, f)
+	decodeTook := time.Since(decodeStart)
 	f.Close()
 	// Deferred too, for a panic in the model: a budget never released would
 	// stall every later job.
@@ -102,7 +121,7 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 		}
 		scores, nsfwTook = &s, time.Since(start)
 	}
-	res, err := w.Model.Caption(ctx, pixels)
+	res, modelName, err := w.caption(ctx, job, model, pixels)
 	release() // pixels is not used past here, so the collector may take it
 	if err != nil {
 		return w.modelFailed(ctx, job, "The captioning model failed: ", err)
@@ -115,7 +134,7 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	defer tx.Rollback(ctx)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	if err := db.MarkCaptionedTx(ctx, tx, id, db.Caption{
-		Text: res.Text, Model: w.Model.Name(),
+		Text: res.Text, Model: modelName,
 		EncodeMS: ms(res.Encode), DecodeMS: ms(res.Decode), TotalMS: ms(res.Total),
 	}); err != nil {
 		return err
@@ -128,19 +147,60 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 			return err
 		}
 	}
+	// Stored on the job (River's UI shows it) and read by the metrics.
+	stages := metrics.CaptionStages{DecodeMS: ms(decodeTook), NSFWMS: ms(nsfwTook), EncoderMS: ms(res.Encode), DecoderMS: ms(res.Decode)}
+	if err := river.RecordOutput(ctx, stages); err != nil {
+		w.Log.Warn("recording the stage times", "image", id, "err", err)
+	}
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 		return fmt.Errorf("completing caption job %d: %w", job.ID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	attrs := []any{"image", id, "caption", res.Text,
+	attrs := []any{"image", id, "model", modelName, "caption", res.Text,
 		"encode_ms", ms(res.Encode), "decode_ms", ms(res.Decode), "total_ms", ms(res.Total)}
 	if scores != nil {
 		attrs = append(attrs, "nsfw_ms", ms(nsfwTook), "held", held)
 	}
 	w.Log.Info("captioned", attrs...)
 	return nil
+}
+
+// captioner is the one named, or the default for ""; nil if none is.
+func (w *CaptionWorker) captioner(name string) Captioner {
+	if name == "" {
+		return w.Model
+	}
+	for _, m := range append([]Captioner{w.Model}, w.Models...) {
+		if m != nil && m.Name() == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// caption runs m, or the fallback when m is an engine that failed, and
+// says which model wrote the caption: the fallback's name says why it did,
+// e.g. "captionai-flickr8k (fallback: ollama:llava unreachable)", and the
+// image page shows it.
+func (w *CaptionWorker) caption(ctx context.Context, job *river.Job[CaptionArgs], m Captioner, pixels image.Image) (inference.Result, string, error) {
+	res, err := m.Caption(ctx, pixels)
+	var ee *engine.Error
+	if err == nil || w.Fallback == nil || !errors.As(err, &ee) || ctx.Err() != nil {
+		return res, m.Name(), err
+	}
+	why := "unreachable"
+	if !ee.Unreachable {
+		if job.Attempt < job.MaxAttempts {
+			return res, "", err // River retries with backoff
+		}
+		why = "failed"
+	}
+	w.Log.Warn("caption engine failed: falling back", "image", job.Args.ImageID, "engine", m.Name(),
+		"fallback", w.Fallback.Name(), "attempt", job.Attempt, "err", err)
+	res, err = w.Fallback.Caption(ctx, pixels)
+	return res, fmt.Sprintf("%s (fallback: %s %s)", w.Fallback.Name(), m.Name(), why), err
 }
 
 // nsfwHold says whether scores hold an image for review at threshold, and

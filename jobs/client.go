@@ -54,6 +54,11 @@ type WorkerConfig struct {
 	// nothing. Scores reaching NSFWHold hold the image for review.
 	NSFW     *inference.NSFW
 	NSFWHold float64
+	// Others are the other installed models, which a job may name.
+	Others []Captioner
+	// Engine, when set, captions by default instead of Model (MODEL_DIR's),
+	// which stands in when it fails (CaptionWorker.Fallback).
+	Engine Captioner
 }
 
 // fetchCooldown is short so that a job inserted right after another is
@@ -70,6 +75,11 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	cw := &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget, NSFWHold: c.NSFWHold}
 	if c.NSFW != nil { // a nil *inference.NSFW would make a non-nil Classifier
 		cw.NSFW = c.NSFW
+	}
+	cw.Models = c.Others
+	if c.Engine != nil {
+		cw.Model, cw.Fallback = c.Engine, c.Model
+		cw.Models = append([]Captioner{c.Model}, c.Others...)
 	}
 	river.AddWorker(workers, cw)
 	river.AddWorker(workers, &ReconcileWorker{DB: c.DB, Log: c.Log})

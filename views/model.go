@@ -36,6 +36,7 @@ type Image struct {
 	CaptionSrc  string // vocab.ByModel, ByOwner or ByStaff
 	CanRate     bool   // the visitor is signed in
 	Ratings     Ratings
+	Models      []string // captioners a new caption may be asked of; a choice shows when there are several
 }
 
 func (i Image) URL() string       { return "/images/" + i.ID }

@@ -1,0 +1,56 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"captionai/vocab"
+)
+
+// Cursor is a place in a newest-first list of images: the list goes on
+// with the images after it. The id breaks ties of created_at, which the
+// images of one upload share (it is their transaction's time); a Nil id
+// means "created before CreatedAt". A zero Cursor is the start.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// OwnedByAfter is OwnedBy paged by a Cursor, so that no image is skipped
+// or repeated across pages.
+func (s *Store) OwnedByAfter(ctx context.Context, o Owner, after Cursor, limit int) ([]Image, error) {
+	return s.listAfter(ctx, `(user_id = $4 OR guest_id = $5)`, after, limit, nullUUID(o.UserID), nullUUID(o.GuestID))
+}
+
+// PublicAfter is Recent, or SearchPublic for a query, paged by a Cursor.
+func (s *Store) PublicAfter(ctx context.Context, query string, after Cursor, limit int) ([]Image, error) {
+	where := `visibility = $4 AND status <> $5 AND moderation = $6`
+	args := []any{vocab.Public, vocab.Failed, vocab.ModOK}
+	if query != "" {
+		where += ` AND caption_search @@ websearch_to_tsquery('english', $7)`
+		args = append(args, query)
+	}
+	return s.listAfter(ctx, where, after, limit, args...)
+}
+
+// listAfter pages through the images matching where (with $4, $5, ... as
+// extra arguments) after the cursor, newest first.
+func (s *Store) listAfter(ctx context.Context, where string, after Cursor, limit int, args ...any) ([]Image, error) {
+	if after.CreatedAt.IsZero() {
+		after = Cursor{CreatedAt: time.Now().Add(time.Hour)}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+` FROM images
+		WHERE `+where+` AND (created_at, id) < ($1, $2) ORDER BY created_at DESC, id DESC LIMIT $3`,
+		append([]any{after.CreatedAt, after.ID, limit}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+	imgs, err := collectImages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+	return imgs, nil
+}

@@ -58,6 +58,9 @@ func Up(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 		goose.WithGoMigrations(riverMigration(2)),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithSessionLocker(locker),
+		// 00007 landed after 00008 had: a database that applied 8 first
+		// still gets 7.
+		goose.WithAllowOutofOrder(true),
 	)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)

@@ -18,6 +18,7 @@ echo "build-seaweedfs: building weed $version (a few minutes the first time)"
 dir=$(cd / && go mod download -json "github.com/seaweedfs/seaweedfs@$version" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
 rm -rf "$src"
+mkdir -p .cache # a fresh clone has none yet
 cp -r "$dir" "$src"
 chmod -R u+w "$src"
 mkdir -p "$(dirname "$bin")"

@@ -477,17 +477,12 @@ func TestSeparateWebAndWorker(t *testing.T) {
 	}
 }
 
-// A worker killed mid-job leaves its job running and its image
-// "captioning". River's rescuer must hand the job to a live worker, which
-// captions the image exactly once.
-func TestJobOfCrashedWorkerRunsAgain(t *testing.T) {
-	t.Parallel()
-	_, dbURL := testutil.NewDB(t)
-	media := t.TempDir()
-	web := start(t, opts{roles: app.Roles{Web: true}, dbURL: dbURL, mediaDir: media})
+// orphanedUpload uploads a photo through web (with no worker running) and
+// leaves its job as a worker killed with -9 mid-job does: running, its
+// image "captioning".
+func orphanedUpload(t *testing.T, web *server) string {
+	t.Helper()
 	id := location(t, post(t, web.URL, []file{{"a.jpg", testutil.JPEG(t, 48, 48)}}, nil), "/images/")
-
-	// What kill -9 leaves behind.
 	_, err := web.app.Pool.Exec(context.Background(), `
 		WITH j AS (UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() - interval '1 minute',
 		                  attempted_by = ARRAY['dead-worker']
@@ -496,6 +491,18 @@ func TestJobOfCrashedWorkerRunsAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return id
+}
+
+// A worker killed mid-job leaves its job running and its image
+// "captioning". River's rescuer must hand the job to a live worker, which
+// captions the image exactly once.
+func TestJobOfCrashedWorkerRunsAgain(t *testing.T) {
+	t.Parallel()
+	_, dbURL := testutil.NewDB(t)
+	media := t.TempDir()
+	web := start(t, opts{roles: app.Roles{Web: true}, dbURL: dbURL, mediaDir: media})
+	id := orphanedUpload(t, web)
 	start(t, opts{roles: app.Roles{Worker: true}, dbURL: dbURL, mediaDir: media, tweak: func(c *config.Config) {
 		c.JobTimeout, c.RescueAfter = 5*time.Second, 10*time.Second
 	}})

@@ -171,17 +171,7 @@ func TestMetricsCountRescuedJobs(t *testing.T) {
 	_, dbURL := testutil.NewDB(t)
 	media := t.TempDir()
 	web := start(t, opts{roles: app.Roles{Web: true}, dbURL: dbURL, mediaDir: media})
-	id := location(t, post(t, web.URL, []file{{"a.jpg", testutil.JPEG(t, 48, 48)}}, nil), "/images/")
-
-	// What kill -9 leaves behind (as in TestJobOfCrashedWorkerRunsAgain).
-	_, err := web.app.Pool.Exec(context.Background(), `
-		WITH j AS (UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() - interval '1 minute',
-		                  attempted_by = ARRAY['dead-worker']
-		           WHERE id = (SELECT job_id FROM images WHERE id = $1) RETURNING id)
-		UPDATE images SET status = 'captioning' WHERE id = $1`, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	orphanedUpload(t, web)
 	worker := start(t, opts{roles: app.Roles{Worker: true}, dbURL: dbURL, mediaDir: media, tweak: func(c *config.Config) {
 		withMetrics(c)
 		c.JobTimeout, c.RescueAfter = 5*time.Second, 10*time.Second

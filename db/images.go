@@ -113,16 +113,17 @@ func (s *Store) Batch(ctx context.Context, batchID uuid.UUID) ([]Image, error) {
 }
 
 // Recent returns up to limit public images created before the given time,
-// newest first; a zero before means from the newest.
+// newest first (a zero before means from the newest). Only captioned ones:
+// until then the NSFW check has not run.
 func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = $3 AND status <> $4 AND moderation = $5`, before, limit, vocab.Public, vocab.Failed, vocab.ModOK)
+	return s.list(ctx, `visibility = $3 AND status = $4 AND moderation = $5`, before, limit, vocab.Public, vocab.Captioned, vocab.ModOK)
 }
 
 // SearchPublic is Recent limited to captions matching query, a web-search
 // style query ("dog beach", "\"red shirt\"", "dog -snow") with English stemming.
 func (s *Store) SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = $3 AND status <> $4 AND moderation = $5 AND caption_search @@ websearch_to_tsquery('english', $6)`,
-		before, limit, vocab.Public, vocab.Failed, vocab.ModOK, query)
+	return s.list(ctx, `visibility = $3 AND status = $4 AND moderation = $5 AND caption_search @@ websearch_to_tsquery('english', $6)`,
+		before, limit, vocab.Public, vocab.Captioned, vocab.ModOK, query)
 }
 
 // All is Recent over every image, for moderation.
@@ -212,8 +213,9 @@ func (s *Store) MarkFailed(ctx context.Context, id uuid.UUID, reason string) err
 		return fmt.Errorf("marking %s failed: %w", id, err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `UPDATE images SET status = $3, error = $2 WHERE id = $1 AND status <> $4`,
-		id, reason, vocab.Failed, vocab.Captioned); err != nil {
+	// An image that had a caption (a regeneration failed) keeps it.
+	if _, err := tx.Exec(ctx, `UPDATE images SET status = CASE WHEN caption IS NULL THEN $3 ELSE $4 END, error = $2
+		WHERE id = $1 AND status <> $4`, id, reason, vocab.Failed, vocab.Captioned); err != nil {
 		return fmt.Errorf("marking %s failed: %w", id, err)
 	}
 	if err := notify(ctx, tx, id); err != nil {
@@ -227,12 +229,13 @@ func (s *Store) MarkFailed(ctx context.Context, id uuid.UUID, reason string) err
 // deleted), so that no image waits forever. It returns how many it changed.
 func (s *Store) FailOrphaned(ctx context.Context) (int, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE images i
-		SET status = $1, error = coalesce(i.error, 'Captioning gave up after repeated failures.')
+		SET status = CASE WHEN i.caption IS NULL THEN $1 ELSE $4 END,
+		    error = coalesce(i.error, 'Captioning gave up after repeated failures.')
 		WHERE i.status IN ($2, $3)
 		  AND i.created_at < now() - interval '10 seconds'
 		  AND NOT EXISTS (SELECT 1 FROM river_job j
 		                  WHERE j.id = i.job_id AND j.state NOT IN ('discarded', 'cancelled', 'completed'))
-		RETURNING i.id`, vocab.Failed, vocab.Queued, vocab.Captioning)
+		RETURNING i.id`, vocab.Failed, vocab.Queued, vocab.Captioning, vocab.Captioned)
 	if err != nil {
 		return 0, fmt.Errorf("failing orphaned images: %w", err)
 	}

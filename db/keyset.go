@@ -27,8 +27,8 @@ func (s *Store) OwnedByAfter(ctx context.Context, o Owner, after Cursor, limit i
 
 // PublicAfter is Recent, or SearchPublic for a query, paged by a Cursor.
 func (s *Store) PublicAfter(ctx context.Context, query string, after Cursor, limit int) ([]Image, error) {
-	where := `visibility = $4 AND status <> $5 AND moderation = $6`
-	args := []any{vocab.Public, vocab.Failed, vocab.ModOK}
+	where := `visibility = $4 AND status = $5 AND moderation = $6`
+	args := []any{vocab.Public, vocab.Captioned, vocab.ModOK}
 	if query != "" {
 		where += ` AND caption_search @@ websearch_to_tsquery('english', $7)`
 		args = append(args, query)

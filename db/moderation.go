@@ -46,7 +46,7 @@ type Flagged struct {
 
 // ReviewQueue returns the images with open reports or held for review,
 // those waiting longest first.
-func (s *Store) ReviewQueue(ctx context.Context, limit int) ([]Flagged, error) {
+func (s *Store) ReviewQueue(ctx context.Context, noPrivate bool, limit int) ([]Flagged, error) {
 	// One query, no join, so imageColumns need no table alias.
 	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+`,
 			coalesce((SELECT email FROM users u WHERE u.id = images.user_id), ''),
@@ -56,8 +56,9 @@ func (s *Store) ReviewQueue(ctx context.Context, limit int) ([]Flagged, error) {
 			coalesce((SELECT array_agg(note ORDER BY created_at) FROM reports r
 				WHERE r.image_id = images.id AND r.resolved_at IS NULL AND note <> ''), '{}')
 		FROM images
-		WHERE moderation = $2 OR id IN (SELECT image_id FROM reports WHERE resolved_at IS NULL)
-		ORDER BY first_at LIMIT $1`, limit, vocab.Held)
+		WHERE (moderation = $2 OR id IN (SELECT image_id FROM reports WHERE resolved_at IS NULL))
+		  AND (NOT $3 OR visibility <> $4)
+		ORDER BY first_at LIMIT $1`, limit, vocab.Held, noPrivate, vocab.Private)
 	if err != nil {
 		return nil, fmt.Errorf("loading the review queue: %w", err)
 	}
@@ -229,6 +230,7 @@ type AdminFilter struct {
 	Visibility string
 	Moderation string // vocab.ModOK, Held or Hidden
 	Reported   bool   // only images with open reports
+	NoPrivate  bool   // leave private images out (for moderators)
 }
 
 // AdminImage is an image with what staff need to see beside it.
@@ -249,7 +251,8 @@ func (s *Store) AdminImages(ctx context.Context, f AdminFilter, before time.Time
 		FROM images
 		WHERE created_at < $1 AND ($3 = '' OR status = $3) AND ($4 = '' OR visibility = $4) AND ($5 = '' OR moderation = $5)
 		  AND (NOT $6 OR EXISTS (SELECT 1 FROM reports r WHERE r.image_id = images.id AND r.resolved_at IS NULL))
-		ORDER BY created_at DESC LIMIT $2`, before, limit, f.Status, f.Visibility, f.Moderation, f.Reported)
+		  AND (NOT $7 OR visibility <> $8)
+		ORDER BY created_at DESC LIMIT $2`, before, limit, f.Status, f.Visibility, f.Moderation, f.Reported, f.NoPrivate, vocab.Private)
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)
 	}

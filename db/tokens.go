@@ -76,7 +76,11 @@ func useTokenTx(ctx context.Context, tx pgx.Tx, purpose, token string) (uuid.UUI
 // transaction, returning the account. Using the link proves control of
 // the address, so it also counts as verifying it.
 func (s *Store) UseResetToken(ctx context.Context, token, passwordHash string) (User, error) {
-	return s.useToken(ctx, TokenReset, token, uuid.Nil, `password_hash = $2, verified_at = coalesce(verified_at, now())`, passwordHash)
+	u, err := s.useToken(ctx, TokenReset, token, uuid.Nil, `password_hash = $2, verified_at = coalesce(verified_at, now())`, passwordHash)
+	if err == nil {
+		err = s.RevokeAllAPITokens(ctx, u.ID)
+	}
+	return u, err
 }
 
 // UseVerifyToken spends a verification token of the account userID and

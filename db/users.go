@@ -150,10 +150,19 @@ func (s *Store) SyncBootstrapAdmins(ctx context.Context, emails []string) (promo
 	return promoted, tag.RowsAffected(), nil
 }
 
-// SetPassword replaces an account's password hash.
+// SetPassword replaces an account's password hash and revokes its API
+// tokens: whoever had the old password may have made them.
 func (s *Store) SetPassword(ctx context.Context, id uuid.UUID, hash string) error {
 	if _, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, id, hash); err != nil {
 		return fmt.Errorf("changing password: %w", err)
+	}
+	return s.RevokeAllAPITokens(ctx, id)
+}
+
+// RevokeAllAPITokens revokes every API token of an account.
+func (s *Store) RevokeAllAPITokens(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
+		return fmt.Errorf("revoking API tokens: %w", err)
 	}
 	return nil
 }

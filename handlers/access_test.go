@@ -59,6 +59,11 @@ func TestUnlistedIsOpenByLinkButNotListed(t *testing.T) {
 	if code, _ := p.anon.Get("/images/" + p.unlisted); code != http.StatusOK {
 		t.Errorf("unlisted by link: %d", code)
 	}
+	_, queued := p.anon.Get("/")
+	if strings.Contains(queued, p.public) {
+		t.Error("an image not captioned yet (the NSFW check has not run) is in the public gallery")
+	}
+	p.s.captionAll(t)
 	_, home := p.anon.Get("/")
 	if strings.Contains(home, p.unlisted) || strings.Contains(home, p.private_) || !strings.Contains(home, p.public) {
 		t.Error("the public gallery lists the wrong images")

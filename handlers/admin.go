@@ -18,7 +18,8 @@ func (h *Handler) admin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := db.AdminFilter{Status: q.Get("status"), Visibility: q.Get("visibility"), Moderation: q.Get("moderation"), Reported: q.Get("reported") != ""}
+	f := db.AdminFilter{Status: q.Get("status"), Visibility: q.Get("visibility"), Moderation: q.Get("moderation"),
+		Reported: q.Get("reported") != "", NoPrivate: !v.IsAdmin()}
 	before := pageCursor(r)
 	imgs, err := h.DB.AdminImages(r.Context(), f, before, galleryPageSize+1)
 	if err != nil {
@@ -74,7 +75,7 @@ func (h *Handler) reviewQueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	items, err := h.DB.ReviewQueue(r.Context(), 100)
+	items, err := h.DB.ReviewQueue(r.Context(), !v.IsAdmin(), 100)
 	if err != nil {
 		h.serverError(w, r, err)
 		return

@@ -267,6 +267,7 @@ func TestBearerTokenOnEachRoute(t *testing.T) {
 	if a := api.form("/images/"+id+"/visibility", url.Values{"visibility": {vocab.Public}}); a.code != http.StatusSeeOther || a.header.Get("Location") != "/images/"+id {
 		t.Fatalf("visibility with a token: %d %v %s", a.code, a.header, a.body)
 	}
+	s.captionAll(t) // the gallery lists captioned images only
 	if a := api.get("/api/gallery?q="); a.code != http.StatusOK || !strings.Contains(a.body, id) {
 		t.Errorf("gallery after making it public: %d %s", a.code, a.body)
 	}
@@ -354,6 +355,7 @@ func TestAPIPagesHoldEveryImageOnce(t *testing.T) {
 		}
 		want = append(want, ids...)
 	}
+	s.captionAll(t)
 	for _, path := range []string{"/api/images", "/api/gallery"} {
 		for _, limit := range []int{1, 2, 3, 100} {
 			var got []string

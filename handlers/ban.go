@@ -49,6 +49,10 @@ func (h *Handler) unban(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if u.Role != vocab.User && !v.IsAdmin() {
+		h.fail(w, r, http.StatusForbidden, "Admins only", "Only an admin can unban a moderator or an admin.")
+		return
+	}
 	err := h.moderate(r.Context(), v, db.Audit{Action: vocab.ActUnban, TargetUser: u.ID, TargetEmail: u.Email, Reason: r.PostFormValue("reason")}, func(tx pgx.Tx) error {
 		return db.UnbanUserTx(r.Context(), tx, u.ID)
 	})

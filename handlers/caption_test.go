@@ -15,6 +15,15 @@ import (
 	"captionai/testutil"
 )
 
+// captionAll marks every image captioned, as if a worker had run: the
+// public gallery lists only captioned images.
+func (s *testServer) captionAll(t *testing.T) {
+	t.Helper()
+	if _, err := s.pool.Exec(context.Background(), `UPDATE images SET status = 'captioned', caption = coalesce(caption, 'a test caption')`); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // captioned stores a caption for id as the worker does.
 func (s *testServer) captioned(t *testing.T, id, text string) {
 	t.Helper()
@@ -120,7 +129,10 @@ func TestRateCaption(t *testing.T) {
 	if code != 200 || !strings.Contains(frag, `id="rating"`) || !strings.Contains(frag, `aria-pressed="true"`) {
 		t.Errorf("htmx rating: %d %s", code, frag)
 	}
-	m := getCaptionJSON(t, p.anon, id)
+	if m := getCaptionJSON(t, p.anon, id); m["ratings"] != nil {
+		t.Errorf("anonymous JSON shows the counts: %v", m["ratings"])
+	}
+	m := getCaptionJSON(t, p.owner, id)
 	r, _ := m["ratings"].(map[string]any)
 	if r["good"] != 0.0 || r["bad"] != 2.0 {
 		t.Errorf("ratings %v, want 0 good and 2 bad", r)

@@ -40,7 +40,7 @@ type ImageStore interface {
 	CaptionRatings(ctx context.Context, imageID, viewer uuid.UUID) (db.Ratings, error)
 	CaptionHistory(ctx context.Context, imageID uuid.UUID) ([]db.CaptionVersion, error)
 	Rate(ctx context.Context, imageID, userID uuid.UUID, rating string) error
-	ReviewQueue(ctx context.Context, limit int) ([]db.Flagged, error)
+	ReviewQueue(ctx context.Context, noPrivate bool, limit int) ([]db.Flagged, error)
 	AdminImages(ctx context.Context, f db.AdminFilter, before time.Time, limit int) ([]db.AdminImage, error)
 	AuditLog(ctx context.Context, f db.AuditFilter, before time.Time, limit int) ([]db.Audit, error)
 	Ping(ctx context.Context) error

@@ -61,7 +61,9 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 	}
 	if wantsJSON(r) {
 		out := newImageJSON(img)
-		out.Ratings = &ratingsJSON{Good: ratings.Good, Bad: ratings.Bad}
+		if v.Owns(img) || v.IsStaff() {
+			out.Ratings = &ratingsJSON{Good: ratings.Good, Bad: ratings.Bad}
+		}
 		h.writeJSON(w, http.StatusOK, out)
 		return
 	}

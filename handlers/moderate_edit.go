@@ -62,7 +62,7 @@ func (h *Handler) fixCaption(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusUnprocessableEntity, "Caption needed", "Write a caption of 1 to 300 characters.")
 		return
 	}
-	err := h.moderate(r.Context(), v, db.Audit{Action: vocab.ActFixCaption, TargetImage: img.ID, Reason: "was: " + img.Caption}, func(tx pgx.Tx) error {
+	err := h.moderate(r.Context(), v, db.Audit{Action: vocab.ActFixCaption, TargetImage: img.ID}, func(tx pgx.Tx) error {
 		if err := db.SetCaptionTx(r.Context(), tx, img.ID, text, vocab.ByStaff, v.UserID); err != nil {
 			return err
 		}

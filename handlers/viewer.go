@@ -41,7 +41,7 @@ func (v Viewer) Owns(img db.Image) bool {
 // and hidden ones (moderation) only to their owner and staff.
 func (v Viewer) CanSee(img db.Image) bool {
 	if img.Moderation != vocab.ModOK {
-		return v.Owns(img) || v.IsStaff()
+		return v.Owns(img) || v.IsAdmin() || (v.IsStaff() && img.Visibility != vocab.Private)
 	}
 	return img.Visibility != vocab.Private || v.Owns(img) || v.IsAdmin()
 }

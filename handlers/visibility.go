@@ -34,6 +34,13 @@ func (h *Handler) setVisibility(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	if v := viewerFrom(r.Context()); !v.Owns(img) { // an admin moderating: on the record
+		if err := h.Users.Audit(r.Context(), db.Audit{Actor: v.UserID, ActorEmail: v.Email, Action: vocab.ActSetVisibility,
+			TargetImage: img.ID, Reason: "now " + vis}); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+	}
 	h.flash(r, "Saved: this photo is now "+vis+".")
 	http.Redirect(w, r, "/images/"+img.ID.String(), http.StatusSeeOther)
 }
@@ -53,7 +60,15 @@ func (h *Handler) deleteImage(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, views.ConfirmDeletePage(toView(img, viewerFrom(r.Context()))))
 		return
 	}
-	err := h.deleteTx(r.Context(), func(tx pgx.Tx) ([]string, error) { return db.DeleteImageTx(r.Context(), tx, img.ID) })
+	v := viewerFrom(r.Context())
+	err := h.deleteTx(r.Context(), func(tx pgx.Tx) ([]string, error) {
+		if !v.Owns(img) { // an admin moderating: on the record, in the same transaction
+			if err := db.AuditTx(r.Context(), tx, db.Audit{Actor: v.UserID, ActorEmail: v.Email, Action: vocab.ActDelete, TargetImage: img.ID}); err != nil {
+				return nil, err
+			}
+		}
+		return db.DeleteImageTx(r.Context(), tx, img.ID)
+	})
 	if err != nil {
 		h.serverError(w, r, err)
 		return

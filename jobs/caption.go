@@ -113,7 +113,9 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 
 	var scores *inference.NSFWScores
 	var nsfwTook time.Duration
-	if w.NSFW != nil {
+	// Checked once per upload: a regenerated caption must not hold again
+	// an image a moderator approved.
+	if w.NSFW != nil && img.NSFWScores == nil {
 		start := time.Now()
 		s, err := w.NSFW.Classify(ctx, pixels)
 		if err != nil {

@@ -112,16 +112,17 @@ func ReportReasonLabel(r string) string {
 
 // Moderation and role actions, as the audit log names them.
 const (
-	ActHide       = "hide"
-	ActUnhide     = "unhide"
-	ActApprove    = "approve"
-	ActDismiss    = "dismiss"
-	ActDelete     = "delete"
-	ActFixCaption = "fix caption"
-	ActBan        = "ban"
-	ActUnban      = "unban"
-	ActSetRole    = "set role"
-	ActRetry      = "retry caption"
+	ActHide          = "hide"
+	ActUnhide        = "unhide"
+	ActApprove       = "approve"
+	ActDismiss       = "dismiss"
+	ActDelete        = "delete"
+	ActFixCaption    = "fix caption"
+	ActBan           = "ban"
+	ActUnban         = "unban"
+	ActSetRole       = "set role"
+	ActSetVisibility = "set visibility"
+	ActRetry         = "retry caption"
 )
 
 // Who wrote a caption.

@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"captionai/db"
-	"captionai/vocab"
 	"captionai/views"
+	"captionai/vocab"
 )
 
 // authenticate identifies the viewer of every request of the app's pages:

@@ -33,6 +33,15 @@ def load_features(backbone, flip=False, source=None):
     return feats, {n: i for i, n in enumerate(names)}
 
 
+def rows_of(row, imgs):
+    """Feature rows of imgs, or an error naming an image the cache lacks."""
+    missing = [i for i in imgs if i not in row]
+    if missing:
+        raise SystemExit(f"no cached features of {len(missing)} images (e.g. {missing[0]}): run "
+                         "python3 -m training.extract_features with the same --data and --extra")
+    return [row[i] for i in imgs]
+
+
 def features_source(ck, run):
     """Where a checkpoint's features come from: the finetune.py run it was trained on, or
     the run itself when it is a finetune.py run; None for the converted backbone's cache."""
@@ -46,13 +55,13 @@ class Views:
     its mirror image, with equal chance."""
 
     def __init__(self, backbone, imgs, feats, row, source=None):
-        self.feats, self.rows = feats, torch.tensor([row[i] for i in imgs])
+        self.feats, self.rows = feats, torch.tensor(rows_of(row, imgs))
         self.flips = None
         flip_dir = os.path.join(source, "features_flip") if source else \
             os.path.join(WORK, "features", parts(backbone)[0] + "_flip")
         if os.path.exists(os.path.join(flip_dir, "features.npy")):
             self.flips, frow = load_features(backbone, flip=True, source=source)
-            self.frows = torch.tensor([frow[i] for i in imgs])
+            self.frows = torch.tensor(rows_of(frow, imgs))
         print(f"training views: {'photo + mirror image' if self.flips is not None else 'photo only'}", flush=True)
 
     def get(self, idx, rng):

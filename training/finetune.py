@@ -2,7 +2,7 @@
 """Optional GPU stage: train the captioner on the images themselves, with the top of the
 backbone unfrozen part of the way in, then self-critical training on CIDEr-D.
 
-    python3 -m training.finetune [--backbone B] [--unfreeze top] [--out DIR] [--data DIR] ...
+    python3 -m training.finetune [--backbone B] [--unfreeze top] [--out DIR] [--data DIR] [--extra DIR ...] ...
 
 What train + scst do on cached features, but each step runs the backbone on a randomly
 cropped and mirrored copy of the photo, so its upper layers can learn from the
@@ -12,6 +12,7 @@ Writes <out>/best.pt (default training/work/runs/finetune_<unfreeze>): train's
 checkpoint format plus backbone_state, the trained backbone layers rounded to float16
 (export stores float16-exact weights at half size). Needs a CUDA device unless
 --device cpu (for a smoke test). Defaults: training/recipe.toml ([finetune], [model]).
+With --extra it trains on the union of the datasets' train splits; dev is the main one's.
 """
 
 import argparse
@@ -28,16 +29,17 @@ import torch.nn.functional as F
 from training import recipe
 from training.backbones import BACKBONES, load_backbone, trainable
 from training.crossentropy import batches, caption_loss, decay_groups, dev_scores
-from training.data import WORK, data_dir, read_captions, read_split
+from training.data import (WORK, add_data_flags, datasets, describe, image_file, read_all_captions, read_split,
+                           read_splits, run_args)
 from training.images import MEAN, RESCALE, STD, resized
 from training.model import Captioner, Config, Encoder
 from training.selfcritical import Reward, scst_step
 from training.text import PAD, build_vocab, caption_tensor
 
 
-def load_pixels(data, names, size, workers):
+def load_pixels(sets, names, size, workers):
     """uint8 [N, 3, size, size], resized exactly as images.preprocess does."""
-    paths = [os.path.join(data, "images", n) for n in names]
+    paths = [image_file(sets, n) for n in names]
     with Pool(workers) as pool:
         arrs = pool.starmap(resized, [(p, size) for p in paths], chunksize=64)
     return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
@@ -81,7 +83,7 @@ def parser():
     r = recipe.settings("finetune")
     ap = argparse.ArgumentParser(description="GPU stage: fine-tune the backbones' upper layers with the decoder.")
     ap.add_argument("--backbone", default=r["backbone"], choices=sorted(BACKBONES))
-    ap.add_argument("--data")
+    add_data_flags(ap, r)
     ap.add_argument("--out", help="default training/work/runs/finetune_<unfreeze>")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--unfreeze", default=r["unfreeze"], choices=["none", "top", "all"])
@@ -128,7 +130,7 @@ def main(argv=None):
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
     dev_ = torch.device(args.device)
-    data = data_dir(args.data)
+    sets = datasets(args)
     spec = BACKBONES[args.backbone]
     os.makedirs(args.out, exist_ok=True)
     log = open(os.path.join(args.out, "log.jsonl"), "w")
@@ -139,8 +141,10 @@ def main(argv=None):
         log.write(json.dumps(rec) + "\n")
         log.flush()
 
-    caps = read_captions(data)
-    train, dev = read_split(data, "train"), read_split(data, "dev")
+    caps = read_all_captions(sets)
+    train, dev = read_splits(sets, "train", caps), read_split(sets[0][1], "dev")
+    if len(sets) > 1:
+        print("train:", describe(sets, train, caps), flush=True)
     itos = build_vocab([c for i in train for c in caps[i]], args.min_count)  # before --limit: the real vocabulary
     if args.limit:
         train, dev = train[:args.limit], dev[:args.limit]
@@ -149,8 +153,8 @@ def main(argv=None):
                  enc_layers=args.enc_layers, feat_channels=spec["channels"], grid=spec["grid"],
                  dropout=args.dropout, attn_dropout=args.attn_dropout, feat_dropout=args.feat_dropout)
     # Decode the photos before CUDA starts: the worker processes are forked.
-    tr_px = load_pixels(data, train, spec["size"], args.workers)
-    dv_px = load_pixels(data, dev, spec["size"], args.workers)
+    tr_px = load_pixels(sets, train, spec["size"], args.workers)
+    dv_px = load_pixels(sets, dev, spec["size"], args.workers)
     tr_px, dv_px = tr_px.to(dev_), dv_px.to(dev_)
     gen = torch.Generator(device=dev_)
     gen.manual_seed(args.seed)
@@ -246,7 +250,7 @@ def main(argv=None):
     def save(dev_greedy, scst_info):
         torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": snapshot()[0], "backbone": args.backbone,
                     "backbone_state": best_state[1], "epoch": best_epoch, "weights": "raw", "mirror": True,
-                    "dev_greedy": dev_greedy, "args": vars(args), "train_seconds": round(time.time() - t_start, 1),
+                    "dev_greedy": dev_greedy, "args": run_args(args), "train_seconds": round(time.time() - t_start, 1),
                     "finetune": {"unfreeze": args.unfreeze, "trained_tensors": len(bb_train), "xe_steps": xe_steps},
                     "scst": scst_info}, os.path.join(args.out, "best.pt"))
 

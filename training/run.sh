@@ -3,13 +3,17 @@
 # (CPU only, about 1.5 h on 2 cores):
 #   npm deps -> unpack tfjs -> convert + tfjs check -> features (+ mirror images) -> train -> self-critical -> evaluate -> export -> model card
 #
-#   training/run.sh [--data DIR] [--install DIR]     (or FLICKR8K_DIR=DIR, INSTALL_DIR=DIR)
+#   training/run.sh [--data DIR] [--extra DIR]... [--install DIR]     (or FLICKR8K_DIR=DIR, EXTRA_DATA=DIR1:DIR2, INSTALL_DIR=DIR)
 #
 # The model goes to training/work/model/; only --install DIR (INSTALL_DIR) writes it to DIR,
 # e.g. models/captionai-flickr8k. Without FINETUNE this is the frozen-backbone variant: the
 # shipped model also needs a GPU run of finetune.py (finetune_variants.sh on a CUDA machine;
 # see README.md), and FINETUNE=DIR (the folder holding its best.pt) then trains on that run's
 # fine-tuned backbone: its features replace stage 2, and the export carries it.
+#
+# --extra DIR / EXTRA_DATA (colon-separated) add datasets in the Flickr8k layout (e.g. corrected captions
+# from `captionai export captions DIR`, or coco-mini) to the recipe's `extra`: their images are extracted,
+# trained on and, where they have a dev split, scored beside the main test split.
 #
 # Environment overrides of the recipe: BACKBONE (e.g. mobilenet_v2+centernet; a "+" joins
 # backbones whose feature maps are concatenated), EPOCHS, TIME_LIMIT (minutes of
@@ -18,13 +22,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
-DATA_ARGS=()
+DATA_ARGS=() EXTRA_ARGS=()
 INSTALL_DIR=${INSTALL_DIR:-}
+IFS=: read -r -a EXTRA <<< "${EXTRA_DATA:-}"
+for d in "${EXTRA[@]}"; do [ -z "$d" ] || EXTRA_ARGS+=(--extra "$d"); done
 while [ $# -gt 0 ]; do
   case $1 in
     --data) DATA_ARGS=(--data "$2"); shift 2 ;;
+    --extra) EXTRA_ARGS+=(--extra "$2"); shift 2 ;;
     --install) INSTALL_DIR=$2; shift 2 ;;
-    *) echo "run.sh: unknown argument $1 (--data DIR, --install DIR)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown argument $1 (--data DIR, --extra DIR, --install DIR)" >&2; exit 2 ;;
   esac
 done
 W=training/work
@@ -74,35 +81,32 @@ for part in "${PARTS[@]}"; do
     node training/backbone/check_tfjs.js "$part" 1e-4 | tee "$W/check_$part.txt"
   fi
   [ -n "$FINETUNE" ] && continue
+  # --reuse: a cache that already holds every image is kept
   step "2. features of $part"
-  if [ ! -f "$W/features/$part/features.npy" ]; then
-    $PY -m training.extract_features --backbone "$part" "${DATA_ARGS[@]}"
-  fi
+  $PY -m training.extract_features --backbone "$part" --reuse "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}"
   step "2b. features of $part's mirror images (training split)"
-  if [ ! -f "$W/features/${part}_flip/features.npy" ]; then
-    $PY -m training.extract_features --backbone "$part" --flip "${DATA_ARGS[@]}"
-  fi
+  $PY -m training.extract_features --backbone "$part" --flip --reuse "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}"
 done
 
 if [ -n "$FINETUNE" ]; then
   step "2. features of $FINETUNE's fine-tuned backbone (+ mirror images)"
-  [ -f "$FINETUNE/features/features.npy" ] || $PY -m training.extract_features --run "$FINETUNE" "${DATA_ARGS[@]}"
-  [ -f "$FINETUNE/features_flip/features.npy" ] || $PY -m training.extract_features --run "$FINETUNE" --flip "${DATA_ARGS[@]}"
+  $PY -m training.extract_features --run "$FINETUNE" --reuse "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}"
+  $PY -m training.extract_features --run "$FINETUNE" --flip --reuse "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}"
 fi
 
 step "3. train (cross-entropy on cached features, photo or mirror image, weight EMA, early stop on dev)"
 $PY -m training.train --backbone "$BACKBONE" --out "$W/runs/$NAME" "${TRAIN_ARGS[@]}" "${FEATURES_FROM[@]}" \
-  "${DATA_ARGS[@]}" | tee "$W/train_$NAME.log"
+  "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}" | tee "$W/train_$NAME.log"
 
 step "3b. self-critical fine-tuning on CIDEr-D"
 $PY -m training.scst --backbone "$BACKBONE" --run "$W/runs/$NAME" --out "$W/runs/${NAME}_scst" "${SCST_ARGS[@]}" \
-  "${DATA_ARGS[@]}" | tee "$W/scst_$NAME.log"
+  "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}" | tee "$W/scst_$NAME.log"
 # scst saves only when dev improves on the cross-entropy model.
 RUN=$W/runs/$NAME
 [ -f "$W/runs/${NAME}_scst/best.pt" ] && RUN=$W/runs/${NAME}_scst
 
 step "4. evaluate $RUN (decoding settings on dev, test captions)"
-$PY -m training.evaluate --backbone "$BACKBONE" --run "$RUN" "${DATA_ARGS[@]}" | tee "$W/evaluate_$NAME.log"
+$PY -m training.evaluate --backbone "$BACKBONE" --run "$RUN" "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}" | tee "$W/evaluate_$NAME.log"
 
 step "5. export to $MODEL_OUT"
 $PY -m training.export --backbone "$BACKBONE" --run "$RUN" --out "$MODEL_OUT" "${DATA_ARGS[@]}" 2> "$W/export.stderr" |

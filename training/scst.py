@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Stage 3b: self-critical sequence training on CIDEr-D (Rennie et al. 2017).
 
-    /usr/bin/python3 -m training.scst [--backbone B] [--run RUN] [--data DIR] ...
+    /usr/bin/python3 -m training.scst [--backbone B] [--run RUN] [--data DIR] [--extra DIR ...] ...
 
 Starts from the cross-entropy model in training/work/runs/<backbone>/best.pt. For each
 training image it samples K captions, rewards each with its CIDEr-D against the image's
@@ -9,7 +9,8 @@ references (coco-caption's definition, document frequencies from all training
 references) minus the mean reward of the image's other samples (Luo 2020's baseline:
 no greedy pass needed), and follows the policy gradient. Writes
 training/work/runs/<backbone>_scst/best.pt whenever dev greedy CIDEr-D improves; the
-later stages take it with --run. Defaults: training/recipe.toml.
+later stages take it with --run. Defaults: training/recipe.toml. With --extra it trains
+on the union of the datasets' train splits; dev is the main dataset's.
 """
 
 import argparse
@@ -22,8 +23,8 @@ import torch
 
 from training import recipe
 from training.crossentropy import dev_scores
-from training.data import WORK, data_dir, read_captions, read_split
-from training.features import Views, features_source, load_features
+from training.data import WORK, add_data_flags, datasets, describe, read_all_captions, read_split, read_splits, run_args
+from training.features import Views, features_source, load_features, rows_of
 from training.model import load_run
 from training.selfcritical import Reward, scst_step
 from training.text import caption_tensor
@@ -33,7 +34,7 @@ def parser():
     r = recipe.settings("scst")
     ap = argparse.ArgumentParser(description="Stage 3b: self-critical training on CIDEr-D.")
     ap.add_argument("--backbone", default=r["backbone"])
-    ap.add_argument("--data")
+    add_data_flags(ap, r)
     ap.add_argument("--run", help="cross-entropy run to start from (default training/work/runs/<backbone>)")
     ap.add_argument("--out", help="default training/work/runs/<backbone>_scst")
     ap.add_argument("--samples", type=int, default=r["samples"], help="captions sampled per image")
@@ -56,22 +57,24 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     rng = np.random.RandomState(args.seed)
     torch.set_num_threads(args.threads)
-    data = data_dir(args.data)
+    sets = datasets(args)
     run = args.run or os.path.join(WORK, "runs", args.backbone)
     out = args.out or os.path.join(WORK, "runs", args.backbone + "_scst")
     os.makedirs(out, exist_ok=True)
 
     model, ck = load_run(run)
     itos = ck["vocab"]
-    caps = read_captions(data)
-    train, dev = read_split(data, "train"), read_split(data, "dev")
+    caps = read_all_captions(sets)
+    train, dev = read_splits(sets, "train", caps), read_split(sets[0][1], "dev")
+    if len(sets) > 1:
+        print("train:", describe(sets, train, caps), flush=True)
     source = features_source(ck, run)
     feats, row = load_features(args.backbone, source=source)
     views = Views(args.backbone, train, feats, row, source)
     reward = Reward({i: caps[i] for i in train})
     stoi = {w: i for i, w in enumerate(itos)}
     dv_ids = caption_tensor(dev, caps, stoi, min(24, model.c.n_positions))
-    dv_rows = torch.tensor([row[i] for i in dev])
+    dv_rows = torch.tensor(rows_of(row, dev))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     def score_dev():
@@ -106,7 +109,7 @@ def main(argv=None):
                 if sc["CIDEr-D"] > best_cider:
                     best_cider = sc["CIDEr-D"]
                     torch.save(dict(ck, state_dict=model.state_dict(), dev_greedy=rec["dev_greedy"],
-                                    scst={"args": vars(args), "step": step, "from": run,
+                                    scst={"args": run_args(args), "step": step, "from": run,
                                           "seconds": round(time.time() - t0)}),
                                os.path.join(out, "best.pt"))
                 if (time.time() - t0) / 60 > args.time_limit:

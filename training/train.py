@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Stage 3: train the caption decoder on cached backbone features.
 
-    /usr/bin/python3 -m training.train [--backbone B] [--epochs N] [--data DIR] ...
+    /usr/bin/python3 -m training.train [--backbone B] [--epochs N] [--data DIR] [--extra DIR ...] ...
 
 Reads training/work/features/<part>/ (or a finetune.py run's features with
 --features-from), writes training/work/runs/<backbone>/best.pt (weights, config,
 vocabulary) and log.jsonl. Early stopping on dev CIDEr-D with greedy decoding. Seeded;
-CPU only. Defaults: training/recipe.toml.
+CPU only. Defaults: training/recipe.toml. With --extra it trains on the union of the
+datasets' train splits (the vocabulary too); dev is the main dataset's.
 """
 
 import argparse
@@ -22,8 +23,8 @@ from torch.optim.swa_utils import AveragedModel
 from training import recipe
 from training.backbones import BACKBONES
 from training.crossentropy import batches, caption_loss, decay_groups, dev_scores
-from training.data import WORK, data_dir, read_captions, read_split
-from training.features import Views, load_features
+from training.data import WORK, add_data_flags, datasets, describe, read_all_captions, read_split, read_splits, run_args
+from training.features import Views, load_features, rows_of
 from training.model import Captioner, Config
 from training.text import PAD, build_vocab, caption_tensor
 
@@ -32,7 +33,7 @@ def parser():
     r = recipe.settings("train")
     ap = argparse.ArgumentParser(description="Stage 3: cross-entropy training on cached features.")
     ap.add_argument("--backbone", default=r["backbone"], choices=sorted(BACKBONES))
-    ap.add_argument("--data")
+    add_data_flags(ap, r)
     ap.add_argument("--out", help="default training/work/runs/<backbone>")
     ap.add_argument("--epochs", type=int, default=r["epochs"])
     ap.add_argument("--batch", type=int, default=r["batch"], help="images per step (x5 captions)")
@@ -69,13 +70,15 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     rng = np.random.RandomState(args.seed)
     torch.set_num_threads(args.threads)
-    data = data_dir(args.data)
+    sets = datasets(args)
     spec = BACKBONES[args.backbone]
     out = args.out or os.path.join(WORK, "runs", args.backbone)
     os.makedirs(out, exist_ok=True)
 
-    caps = read_captions(data)
-    train, dev = read_split(data, "train"), read_split(data, "dev")
+    caps = read_all_captions(sets)
+    train, dev = read_splits(sets, "train", caps), read_split(sets[0][1], "dev")
+    if len(sets) > 1:
+        print("train:", describe(sets, train, caps), flush=True)
     itos = build_vocab([c for i in train for c in caps[i]], args.min_count)
     stoi = {w: i for i, w in enumerate(itos)}
     source = args.features_from and os.path.abspath(args.features_from)
@@ -88,7 +91,7 @@ def main(argv=None):
     tr_ids = caption_tensor(train, caps, stoi, max_tokens)
     dv_ids = caption_tensor(dev, caps, stoi, max_tokens)
     views = Views(args.backbone, train, feats, row, source)
-    dv_rows = torch.tensor([row[i] for i in dev])
+    dv_rows = torch.tensor(rows_of(row, dev))
     tr_len = (tr_ids != PAD).sum(-1).max(-1).values.numpy()  # longest of each image's captions
     model = Captioner(cfg)
     if args.init:
@@ -161,7 +164,7 @@ def main(argv=None):
             torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": state,
                         "backbone": args.backbone, "epoch": epoch, "weights": weights, "mirror": views.flips is not None,
                         "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
-                        "args": vars(args), "train_seconds": round(time.time() - t0, 1),
+                        "args": run_args(args), "train_seconds": round(time.time() - t0, 1),
                         "features_from": source, "backbone_state": backbone_state},
                        os.path.join(out, "best.pt"))
         else:

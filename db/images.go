@@ -112,43 +112,6 @@ func (s *Store) Batch(ctx context.Context, batchID uuid.UUID) ([]Image, error) {
 	return imgs, nil
 }
 
-// Recent returns up to limit public images created before the given time,
-// newest first (a zero before means from the newest). Only captioned ones:
-// until then the NSFW check has not run.
-func (s *Store) Recent(ctx context.Context, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = $3 AND status = $4 AND moderation = $5`, before, limit, vocab.Public, vocab.Captioned, vocab.ModOK)
-}
-
-// SearchPublic is Recent limited to captions matching query, a web-search
-// style query ("dog beach", "\"red shirt\"", "dog -snow") with English stemming.
-func (s *Store) SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `visibility = $3 AND status = $4 AND moderation = $5 AND caption_search @@ websearch_to_tsquery('english', $6)`,
-		before, limit, vocab.Public, vocab.Captioned, vocab.ModOK, query)
-}
-
-// All is Recent over every image, for moderation.
-func (s *Store) All(ctx context.Context, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `true`, before, limit)
-}
-
-// list pages through the images matching where (with $3, $4 as extra
-// arguments), newest first.
-func (s *Store) list(ctx context.Context, where string, before time.Time, limit int, args ...any) ([]Image, error) {
-	if before.IsZero() {
-		before = time.Now().Add(time.Hour)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+` FROM images
-		WHERE `+where+` AND created_at < $1 ORDER BY created_at DESC LIMIT $2`, append([]any{before, limit}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("listing images: %w", err)
-	}
-	imgs, err := collectImages(rows)
-	if err != nil {
-		return nil, fmt.Errorf("listing images: %w", err)
-	}
-	return imgs, nil
-}
-
 func notify(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }, id uuid.UUID) error {
@@ -268,12 +231,6 @@ func InsertImagesTx(ctx context.Context, tx pgx.Tx, imgs []Image) error {
 type Owner struct {
 	UserID  uuid.UUID
 	GuestID uuid.UUID
-}
-
-// OwnedBy returns up to limit images of owner created before the given
-// time, newest first.
-func (s *Store) OwnedBy(ctx context.Context, o Owner, before time.Time, limit int) ([]Image, error) {
-	return s.list(ctx, `(user_id = $3 OR guest_id = $4)`, before, limit, nullUUID(o.UserID), nullUUID(o.GuestID))
 }
 
 func nullUUID(id uuid.UUID) *uuid.UUID {

@@ -19,13 +19,16 @@ type Cursor struct {
 	ID        uuid.UUID
 }
 
-// OwnedByAfter is OwnedBy paged by a Cursor, so that no image is skipped
-// or repeated across pages.
+// OwnedByAfter returns up to limit images of the owner after the cursor,
+// newest first: no image is skipped or repeated across pages.
 func (s *Store) OwnedByAfter(ctx context.Context, o Owner, after Cursor, limit int) ([]Image, error) {
 	return s.listAfter(ctx, `(user_id = $4 OR guest_id = $5)`, after, limit, nullUUID(o.UserID), nullUUID(o.GuestID))
 }
 
-// PublicAfter is Recent, or SearchPublic for a query, paged by a Cursor.
+// PublicAfter returns the public gallery after the cursor, newest first:
+// captioned (so the NSFW check has run), unmoderated public images, only
+// those whose caption matches query when it is given (web-search syntax
+// with English stemming: "dog beach", "\"red shirt\"", "dog -snow").
 func (s *Store) PublicAfter(ctx context.Context, query string, after Cursor, limit int) ([]Image, error) {
 	where := `visibility = $4 AND status = $5 AND moderation = $6`
 	args := []any{vocab.Public, vocab.Captioned, vocab.ModOK}

@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"context"
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -176,5 +179,47 @@ func TestBatchShowsOnlyWhatTheViewerSees(t *testing.T) {
 	}
 	if code, _ := testutil.NewVisitor(t, s.URL).Get(batch); code != http.StatusNotFound {
 		t.Errorf("someone else's private batch: %d, want 404", code)
+	}
+}
+
+// The images of one upload share their creation time; /me's pages still
+// hold each exactly once (they page by time and id).
+func TestMePagesHoldEveryImageOnce(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	v := testutil.NewVisitor(t, s.URL)
+	jpg := string(testutil.JPEG(t, 8, 8))
+	var files [][2]string
+	for i := range 15 {
+		files = append(files, [2]string{fmt.Sprintf("%d.jpg", i), jpg})
+	}
+	for range 2 { // 30 images in two uploads; a page holds 24
+		if code, _, _ := v.Do(uploadReq(t, s.URL, files, nil)); code != http.StatusSeeOther {
+			t.Fatalf("upload: %d", code)
+		}
+	}
+	seen := map[string]int{}
+	next := regexp.MustCompile(`href="([^"]+)" rel="next"`)
+	card := regexp.MustCompile(`<article class="card[^"]*"[^>]*>\s*<a href="/images/([0-9a-f-]{36})"`)
+	for path, pages := "/me", 0; path != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("too many pages")
+		}
+		_, body := v.Get(path)
+		for _, m := range card.FindAllStringSubmatch(body, -1) {
+			seen[m[1]]++
+		}
+		path = ""
+		if m := next.FindStringSubmatch(body); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+	}
+	if len(seen) != 30 {
+		t.Errorf("%d distinct images over the pages, want 30", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s shown %d times", id, n)
+		}
 	}
 }

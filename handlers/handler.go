@@ -29,10 +29,6 @@ type ImageStore interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 	Image(ctx context.Context, id uuid.UUID) (db.Image, error)
 	Batch(ctx context.Context, batchID uuid.UUID) ([]db.Image, error)
-	Recent(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
-	SearchPublic(ctx context.Context, query string, before time.Time, limit int) ([]db.Image, error)
-	All(ctx context.Context, before time.Time, limit int) ([]db.Image, error)
-	OwnedBy(ctx context.Context, o db.Owner, before time.Time, limit int) ([]db.Image, error)
 	OwnedByAfter(ctx context.Context, o db.Owner, after db.Cursor, limit int) ([]db.Image, error)
 	PublicAfter(ctx context.Context, query string, after db.Cursor, limit int) ([]db.Image, error)
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error

@@ -3,7 +3,6 @@ package handlers
 import (
 	"net/http"
 	"strings"
-	"time"
 
 	"captionai/db"
 	"captionai/views"
@@ -24,33 +23,27 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 // galleryFragment is the gallery's first page alone, for the home page to
 // refresh itself with after an upload and as captions arrive.
 func (h *Handler) galleryFragment(w http.ResponseWriter, r *http.Request) {
-	imgs, err := h.DB.Recent(r.Context(), time.Time{}, galleryPageSize+1)
+	imgs, err := h.DB.PublicAfter(r.Context(), "", db.Cursor{}, galleryPageSize+1)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.PublicGallery(h.page(r, imgs, time.Time{}, "/", "")))
+	h.render(w, r, http.StatusOK, views.PublicGallery(h.page(r, imgs, db.Cursor{}, "/", "")))
 }
 
 // maxQueryLen bounds a gallery search; longer input is cut, not refused.
 const maxQueryLen = 200
 
-// gallery reads the page of public images given by ?before=, only those
+// gallery reads the page of public images given by ?cursor=, only those
 // whose captions match ?q= when it is given.
 func (h *Handler) gallery(r *http.Request) (views.Gallery, error) {
-	before := pageCursor(r)
+	at := pageAt(r)
 	q := searchQuery(r)
-	var imgs []db.Image
-	var err error
-	if q == "" {
-		imgs, err = h.DB.Recent(r.Context(), before, galleryPageSize+1)
-	} else {
-		imgs, err = h.DB.SearchPublic(r.Context(), q, before, galleryPageSize+1)
-	}
+	imgs, err := h.DB.PublicAfter(r.Context(), q, at, galleryPageSize+1)
 	if err != nil {
 		return views.Gallery{}, err
 	}
-	return h.page(r, imgs, before, "/", q), nil
+	return h.page(r, imgs, at, "/", q), nil
 }
 
 func searchQuery(r *http.Request) string {

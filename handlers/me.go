@@ -18,17 +18,17 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?next=/me", http.StatusSeeOther)
 		return
 	}
-	before := pageCursor(r)
-	imgs, err := h.DB.OwnedBy(r.Context(), v.Owner(), before, galleryPageSize+1)
+	at := pageAt(r)
+	imgs, err := h.DB.OwnedByAfter(r.Context(), v.Owner(), at, galleryPageSize+1)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
 	events := "/me/events"
-	if !before.IsZero() {
-		events += "?" + url.Values{"before": {r.URL.Query().Get("before")}}.Encode()
+	if r.URL.RawQuery != "" {
+		events += "?" + r.URL.RawQuery // the same page
 	}
-	h.render(w, r, http.StatusOK, views.MePage(h.page(r, imgs, before, "/me", ""), !v.SignedIn(), events))
+	h.render(w, r, http.StatusOK, views.MePage(h.page(r, imgs, at, "/me", ""), !v.SignedIn(), events))
 }
 
 // meEvents streams the cards of the same page of the visitor's uploads
@@ -39,7 +39,7 @@ func (h *Handler) meEvents(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r)
 		return
 	}
-	imgs, err := h.DB.OwnedBy(r.Context(), v.Owner(), pageCursor(r), galleryPageSize)
+	imgs, err := h.DB.OwnedByAfter(r.Context(), v.Owner(), pageAt(r), galleryPageSize)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -49,13 +49,13 @@ func (h *Handler) meEvents(w http.ResponseWriter, r *http.Request) {
 
 // page turns one more row than a page into the page and its links; the
 // links keep query, the gallery's caption search ("" for none).
-func (h *Handler) page(r *http.Request, imgs []db.Image, before time.Time, path, query string) views.Gallery {
+func (h *Handler) page(r *http.Request, imgs []db.Image, at db.Cursor, path, query string) views.Gallery {
 	v := viewerFrom(r.Context())
 	g := views.Gallery{Query: query}
 	link := func(cursor string) string {
 		q := url.Values{}
 		if cursor != "" {
-			q.Set("before", cursor)
+			q.Set("cursor", cursor)
 		}
 		if g.Query != "" {
 			q.Set("q", g.Query)
@@ -67,16 +67,28 @@ func (h *Handler) page(r *http.Request, imgs []db.Image, before time.Time, path,
 	}
 	if len(imgs) > galleryPageSize {
 		imgs = imgs[:galleryPageSize]
-		g.NextURL = link(imgs[len(imgs)-1].CreatedAt.UTC().Format(time.RFC3339Nano))
+		last := imgs[len(imgs)-1]
+		g.NextURL = link(encodeCursor(db.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}))
 	}
-	if !before.IsZero() {
+	if !at.CreatedAt.IsZero() {
 		g.FirstURL = link("")
 	}
 	g.Images = toViews(imgs, v)
 	return g
 }
 
-func pageCursor(r *http.Request) time.Time {
-	t, _ := time.Parse(time.RFC3339Nano, r.URL.Query().Get("before"))
-	return t
+// pageAt is where a page of images starts: ?cursor= (created_at and id, so
+// that images of one upload, which share their time, are neither skipped
+// nor repeated), or an older ?before= time; zero for the first page.
+func pageAt(r *http.Request) db.Cursor {
+	q := r.URL.Query()
+	if c, err := decodeCursor(q.Get("cursor")); err == nil {
+		return c
+	}
+	t, _ := time.Parse(time.RFC3339Nano, q.Get("before"))
+	return db.Cursor{CreatedAt: t}
 }
+
+// pageCursor is pageAt for the lists still paged by time alone (the admin
+// image list and the audit log).
+func pageCursor(r *http.Request) time.Time { return pageAt(r).CreatedAt }

@@ -195,16 +195,10 @@ func admin(ctx context.Context, cfg config.Config, args []string, log *slog.Logg
 		return err
 	}
 	before := u.Role
-	if u, err = a.Store.SetRole(ctx, u.ID, *role, "cli", action == "grant"); err != nil {
+	if u, err = a.Store.SetRole(ctx, u.ID, *role, "cli", action == "grant", &db.Audit{ActorEmail: "command line"}); err != nil {
 		return err
 	}
 	log.Info("role set", "user", u.ID, "email", u.Email, "role", u.Role, "was", before, "by", "cli")
-	if before != u.Role {
-		if err := a.Store.Audit(ctx, db.Audit{ActorEmail: "command line", Action: vocab.ActSetRole,
-			TargetUser: u.ID, TargetEmail: u.Email, Reason: "now " + u.Role}); err != nil {
-			return err
-		}
-	}
 	if before == u.Role {
 		fmt.Printf("%s already has the role %s; nothing changed\n", u.Email, u.Role)
 		return nil

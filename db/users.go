@@ -104,8 +104,22 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (User, error) {
 // first (the operator's command line vouches for it); otherwise an
 // unverified account gets ErrUnverified for any role but RoleUser. It
 // returns the account as it is now.
-func (s *Store) SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool) (User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `UPDATE users SET
+//
+// When the role changes and by is not nil, by (actor and reason filled in
+// by the caller) goes into the audit log in the same transaction.
+func (s *Store) SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool, by *Audit) (User, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return User{}, fmt.Errorf("setting role: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	var before string
+	if err := tx.QueryRow(ctx, `SELECT role FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&before); errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrNotFound
+	} else if err != nil {
+		return User{}, fmt.Errorf("setting role: %w", err)
+	}
+	u, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET
 		verified_at = CASE WHEN $4 THEN coalesce(verified_at, now()) ELSE verified_at END,
 		session_epoch = session_epoch + CASE WHEN role = $2 THEN 0 ELSE 1 END,
 		role_granted_by = CASE WHEN role = $2 THEN role_granted_by ELSE $3 END,
@@ -115,10 +129,17 @@ func (s *Store) SetRole(ctx context.Context, id uuid.UUID, role, grantedBy strin
 	if errors.As(err, &pgErr) && pgErr.ConstraintName == "users_role_needs_verified" {
 		return User{}, ErrUnverified
 	}
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil {
 		return User{}, fmt.Errorf("setting role: %w", err)
 	}
-	return u, err
+	if by != nil && before != role {
+		a := *by
+		a.Action, a.TargetUser, a.TargetEmail, a.Reason = vocab.ActSetRole, u.ID, u.Email, "now "+role
+		if err := AuditTx(ctx, tx, a); err != nil {
+			return User{}, err
+		}
+	}
+	return u, tx.Commit(ctx)
 }
 
 // BootstrapGranter is what SetRole records for roles ADMIN_EMAILS gave.

@@ -151,16 +151,22 @@ func TestRolesNeedAVerifiedAddress(t *testing.T) {
 	s := db.New(pool)
 	ctx := context.Background()
 	u := createUser(t, s, "ops@example.com")
-	if _, err := s.SetRole(ctx, u.ID, vocab.Admin, "test", false); !errors.Is(err, db.ErrUnverified) {
+	if _, err := s.SetRole(ctx, u.ID, vocab.Admin, "test", false, nil); !errors.Is(err, db.ErrUnverified) {
 		t.Fatalf("unverified account got a role: %v", err)
 	}
-	got, err := s.SetRole(ctx, u.ID, vocab.Moderator, "cli", true)
+	got, err := s.SetRole(ctx, u.ID, vocab.Moderator, "cli", true, &db.Audit{ActorEmail: "command line"})
 	if err != nil || got.Role != vocab.Moderator || !got.Verified() || got.SessionEpoch != u.SessionEpoch+1 {
 		t.Fatalf("vouched grant: %+v, %v", got, err)
 	}
-	same, _ := s.SetRole(ctx, u.ID, vocab.Moderator, "cli", true)
+	same, _ := s.SetRole(ctx, u.ID, vocab.Moderator, "cli", true, &db.Audit{ActorEmail: "command line"})
 	if same.SessionEpoch != got.SessionEpoch {
 		t.Fatal("granting the role it has signed the account out")
+	}
+	// The change, not the repeat, is on the record, in the same transaction.
+	var n int
+	pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'set role' AND target_user = $1 AND reason = 'now moderator'`, u.ID).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d audit records of the role change, want 1", n)
 	}
 }
 
@@ -171,7 +177,7 @@ func TestSyncBootstrapAdmins(t *testing.T) {
 	ctx := context.Background()
 	verified, unverified, cli := createUser(t, s, "admin@example.com"), createUser(t, s, "ops@example.com"), createUser(t, s, "root@example.com")
 	pool.Exec(ctx, `UPDATE users SET verified_at = now() WHERE id = $1`, verified.ID)
-	if _, err := s.SetRole(ctx, cli.ID, vocab.Admin, "cli", true); err != nil {
+	if _, err := s.SetRole(ctx, cli.ID, vocab.Admin, "cli", true, nil); err != nil {
 		t.Fatal(err)
 	}
 	list := []string{"admin@example.com", "ops@example.com", "root@example.com"}

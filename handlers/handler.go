@@ -49,7 +49,7 @@ type UserStore interface {
 	UserSummaries(ctx context.Context, query string, limit int) ([]db.UserSummary, error)
 	Audit(ctx context.Context, a db.Audit) error
 	ClaimGuestImages(ctx context.Context, userID, guest uuid.UUID) error
-	SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool) (db.User, error)
+	SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool, by *db.Audit) (db.User, error)
 	SetPassword(ctx context.Context, id uuid.UUID, hash string) error
 	SetLastVisibility(ctx context.Context, id uuid.UUID, visibility string) error
 	BeginLogin(ctx context.Context, email string, ip netip.Addr) (time.Duration, error)

@@ -50,7 +50,7 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusUnprocessableEntity, "Unknown role", "Choose user, moderator or admin.")
 		return
 	}
-	u, err := h.Users.SetRole(r.Context(), id, role, v.UserID.String(), false)
+	u, err := h.Users.SetRole(r.Context(), id, role, v.UserID.String(), false, &db.Audit{Actor: v.UserID, ActorEmail: v.Email})
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		h.notFound(w, r)
@@ -64,11 +64,6 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Log.Info("role set", "user", u.ID, "role", role, "by", v.UserID)
-	if err := h.Users.Audit(r.Context(), db.Audit{Actor: v.UserID, ActorEmail: v.Email, Action: vocab.ActSetRole,
-		TargetUser: u.ID, TargetEmail: u.Email, Reason: "now " + role}); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
 	if u.ID == v.UserID {
 		// Changing one's own role signs out the other sessions, not this one.
 		if err := h.signIn(r, u); err != nil {

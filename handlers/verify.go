@@ -63,11 +63,9 @@ func (h *Handler) bootstrapAdmin(ctx context.Context, u db.User) (db.User, error
 	if !u.Verified() || u.Role == vocab.Admin || !h.isAdminEmail(u.Email) {
 		return u, nil
 	}
-	u, err := h.Users.SetRole(ctx, u.ID, vocab.Admin, db.BootstrapGranter, false)
+	u, err := h.Users.SetRole(ctx, u.ID, vocab.Admin, db.BootstrapGranter, false, &db.Audit{ActorEmail: db.BootstrapGranter})
 	if err == nil {
 		h.Log.Info("role granted", "user", u.ID, "role", vocab.Admin, "by", db.BootstrapGranter)
-		err = h.Users.Audit(ctx, db.Audit{ActorEmail: db.BootstrapGranter, Action: vocab.ActSetRole,
-			TargetUser: u.ID, TargetEmail: u.Email, Reason: "now " + vocab.Admin})
 	}
 	return u, err
 }

@@ -164,7 +164,7 @@ func Grant(t testing.TB, store *db.Store, email, role string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.SetRole(ctx, u.ID, role, "cli", true); err != nil {
+	if _, err := store.SetRole(ctx, u.ID, role, "cli", true, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"captionai/db"
@@ -119,6 +120,6 @@ func (h *Handler) bulkModerate(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.flash(r, itoaText(n)+" photos "+map[string]string{vocab.ActHide: "hidden", vocab.ActDelete: "deleted"}[action]+".")
+	h.flash(r, strconv.Itoa(n)+" photos "+map[string]string{vocab.ActHide: "hidden", vocab.ActDelete: "deleted"}[action]+".")
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }

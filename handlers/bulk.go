@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/google/uuid"
 
@@ -60,5 +59,3 @@ func (h *Handler) bulk(r *http.Request, v Viewer, action, reason string, ids []s
 	}
 	return done, tx.Commit(ctx)
 }
-
-func itoaText(n int) string { return strconv.Itoa(n) }

@@ -54,10 +54,15 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Vary", "Accept")
 	v := viewerFrom(r.Context())
-	ratings, err := h.DB.CaptionRatings(r.Context(), img.ID, v.UserID)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
+	// Only the signed-in vote, and only owners and staff see the counts:
+	// anonymous views (most of them) skip the query.
+	var ratings db.Ratings
+	if v.SignedIn() {
+		var err error
+		if ratings, err = h.DB.CaptionRatings(r.Context(), img.ID, v.UserID); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
 	}
 	if wantsJSON(r) {
 		out := newImageJSON(img)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"captionai/app"
@@ -29,7 +30,9 @@ Usage:
   captionai web              HTTP only; inserts caption jobs
   captionai worker           caption workers only
   captionai migrate          apply the database schema (ours and River's) and exit
-  captionai caption FILE...  print a caption for each image file
+  captionai caption [--evidence] FILE...
+                             print a caption for each image file (--evidence: with
+                             the model's words, confidence and its evidence)
   captionai upload [--server URL] [--token TOKEN] FILE...
                              upload to a running app with an API token
                              (or CAPTIONAI_TOKEN, CAPTIONAI_SERVER) and print
@@ -123,7 +126,13 @@ func run(ctx context.Context, cfg config.Config, roles app.Roles, log *slog.Logg
 	return a.Run(ctx, ln)
 }
 
-func caption(ctx context.Context, cfg config.Config, files []string) error {
+func caption(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("caption", flag.ContinueOnError)
+	evidence := fs.Bool("evidence", false, "also print the model's own words, its confidence, certainty and the evidence behind them (for calibration in training/)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	files := fs.Args()
 	if len(files) == 0 {
 		return errors.New("caption: name at least one image file")
 	}
@@ -151,7 +160,20 @@ func caption(ctx context.Context, cfg config.Config, files []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		fmt.Printf("%s\t%s\n", name, res.Text)
+		if !*evidence {
+			fmt.Printf("%s\t%s\n", name, res.Text)
+			continue
+		}
+		conf, e := "", res.Evidence
+		if res.Confidence != nil {
+			conf = strconv.FormatFloat(*res.Confidence, 'f', 4, 64)
+		}
+		named := 0
+		if e.Named {
+			named = 1
+		}
+		fmt.Printf("%s\t%s\t%s\t%s\t%s\t%.5f\t%.5f\t%d\t%.5f\t%.5f\n", name, res.Text, res.ModelText, conf, res.Certainty,
+			e.MeanLogProb, e.MinLogProb, named, e.NamedScore, e.TopScore)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d files could not be read", failed, len(files))

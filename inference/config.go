@@ -72,7 +72,8 @@ type genFields struct {
 
 type modelConfig struct {
 	genFields
-	Decoder struct {
+	CaptionAI *groundingJSON `json:"captionai"`
+	Decoder   struct {
 		tokenConfig
 		VocabSize         int `json:"vocab_size"`
 		NHead             int `json:"n_head"`
@@ -109,6 +110,13 @@ type GenerationConfig struct {
 	DecoderStartID    int64
 	EOSTokenIDs       []int64
 	PadTokenID        int64
+
+	// Banned tokens are never generated: the words naming objects that the
+	// detector sees no evidence of in this photo (set per photo by Generate).
+	Banned []int64
+	// NoRepeatWords bans every token already generated except RepeatExempt's.
+	NoRepeatWords bool
+	RepeatExempt  map[int64]bool
 
 	// OnStep, if set, is called after every decoder run; for tests and profiling.
 	OnStep func(StepInfo) `json:"-"`

@@ -16,35 +16,39 @@ type stepSource interface {
 
 // greedySearch follows transformers' greedy decoding: argmax of the processed
 // logits until eos or max length. The result starts with the start token.
-func greedySearch(ctx context.Context, g *GenerationConfig, src stepSource) ([]int64, error) {
+func greedySearch(ctx context.Context, g *GenerationConfig, src stepSource) ([]int64, []float64, error) {
 	seq := []int64{g.DecoderStartID}
-	scores := []float64(nil)
+	var scores, lps []float64
 	for len(seq) < g.MaxLength {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		logits, vocab, err := src.next([][]int64{seq})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		scores = toFloat64(scores, logits[:vocab])
+		logSoftmax(scores) // keeps the argmax; gives the token's log-probability
 		processScores(g, seq, scores)
 		tok := int64(argmax(scores))
 		seq = append(seq, tok)
+		lps = append(lps, scores[tok])
 		if g.isEOS(tok) {
 			break
 		}
 	}
-	return seq, nil
+	return seq, lps, nil
 }
 
 // beamSearch follows transformers' beam search (BeamSearchScorer with one
 // input): log-softmax scores, 2*beams candidates per step, finished
 // hypotheses scored as sum_logprobs / len^length_penalty where len counts the
-// start token but not eos, and early_stopping's three modes.
-func beamSearch(ctx context.Context, g *GenerationConfig, src stepSource) ([]int64, float64, error) {
+// start token but not eos, and early_stopping's three modes. It also returns
+// the log-probability of each token of the result.
+func beamSearch(ctx context.Context, g *GenerationConfig, src stepSource) ([]int64, []float64, error) {
 	nb := g.NumBeams
 	seqs := make([][]int64, nb)
+	lps := make([][]float64, nb)
 	beamScores := make([]float64, nb)
 	for i := range seqs {
 		seqs[i] = []int64{g.DecoderStartID}
@@ -59,12 +63,12 @@ func beamSearch(ctx context.Context, g *GenerationConfig, src stepSource) ([]int
 	var row []float64
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		cur := len(seqs[0])
 		logits, vocab, err := src.next(seqs)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		var cands []candidate
 		for b := 0; b < nb; b++ {
@@ -80,7 +84,7 @@ func beamSearch(ctx context.Context, g *GenerationConfig, src stepSource) ([]int
 		for rank, c := range cands {
 			if g.isEOS(c.token) {
 				if rank < nb {
-					hyps.add(seqs[c.beam], c.score)
+					hyps.add(seqs[c.beam], append(slices.Clone(lps[c.beam]), c.score-beamScores[c.beam]), c.score)
 				}
 			} else {
 				next = append(next, c)
@@ -90,35 +94,40 @@ func beamSearch(ctx context.Context, g *GenerationConfig, src stepSource) ([]int
 			}
 		}
 		if len(next) < nb {
-			return nil, 0, errors.New("inference: beam search ran out of candidates (too many banned tokens?)")
+			return nil, nil, errors.New("inference: beam search ran out of candidates (too many banned tokens?)")
 		}
 		done = done || hyps.isDone(cands[0].score, cur)
 
 		newSeqs := make([][]int64, nb)
+		newLps := make([][]float64, nb)
 		idx := make([]int, nb)
 		for i, c := range next {
 			newSeqs[i] = append(slices.Clone(seqs[c.beam]), c.token)
-			beamScores[i] = c.score
+			newLps[i] = append(slices.Clone(lps[c.beam]), c.score-beamScores[c.beam])
 			idx[i] = c.beam
 		}
-		seqs = newSeqs
+		for i, c := range next {
+			beamScores[i] = c.score
+		}
+		seqs, lps = newSeqs, newLps
 		if done || len(seqs[0]) >= g.MaxLength {
 			break
 		}
 		if err := src.reorder(idx); err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 	}
 	if !done {
 		for i, s := range seqs {
-			hyps.add(s, beamScores[i])
+			hyps.add(s, lps[i], beamScores[i])
 		}
 	}
-	best, score := hyps.best()
-	if len(best) < g.MaxLength && len(g.EOSTokenIDs) > 0 {
-		best = append(best, g.EOSTokenIDs[0])
+	best := hyps.best()
+	seq := best.seq
+	if len(seq) < g.MaxLength && len(g.EOSTokenIDs) > 0 {
+		seq = append(seq, g.EOSTokenIDs[0])
 	}
-	return best, score, nil
+	return seq, best.lps, nil
 }
 
 type candidate struct {
@@ -152,6 +161,7 @@ func pushTop(top []candidate, c candidate, k int) []candidate {
 type hypothesis struct {
 	score float64
 	seq   []int64
+	lps   []float64 // each generated token's log-probability
 }
 
 // beamHyps is transformers' BeamHypotheses for one input.
@@ -164,12 +174,12 @@ type beamHyps struct {
 	worst         float64
 }
 
-func (h *beamHyps) add(seq []int64, sumLogprobs float64) {
+func (h *beamHyps) add(seq []int64, lps []float64, sumLogprobs float64) {
 	score := sumLogprobs / math.Pow(float64(len(seq)), h.lengthPenalty)
 	if len(h.items) >= h.n && score <= h.worst {
 		return
 	}
-	h.items = append(h.items, hypothesis{score: score, seq: slices.Clone(seq)})
+	h.items = append(h.items, hypothesis{score: score, seq: slices.Clone(seq), lps: lps})
 	if len(h.items) <= h.n {
 		h.worst = min(score, h.worst)
 		return
@@ -205,18 +215,19 @@ func (h *beamHyps) isDone(bestSum float64, curLen int) bool {
 
 // best returns the top hypothesis; on equal scores the later one wins, as
 // with Python's stable sort followed by pop().
-func (h *beamHyps) best() ([]int64, float64) {
+func (h *beamHyps) best() hypothesis {
 	bi := 0
 	for i, it := range h.items {
 		if it.score >= h.items[bi].score {
 			bi = i
 		}
 	}
-	return h.items[bi].seq, h.items[bi].score
+	return h.items[bi]
 }
 
-// processScores applies no_repeat_ngram_size, bad_words_ids and min_length
-// by setting banned tokens to -Inf.
+// processScores applies no_repeat_ngram_size, bad_words_ids, min_length and
+// CaptionAI's own bans (words without visual evidence, repeated words) by
+// setting banned tokens to -Inf.
 func processScores(g *GenerationConfig, seq []int64, scores []float64) {
 	ban := func(t int64) {
 		if t >= 0 && t < int64(len(scores)) {
@@ -245,6 +256,16 @@ func processScores(g *GenerationConfig, seq []int64, scores []float64) {
 	if len(seq) < g.MinLength {
 		for _, e := range g.EOSTokenIDs {
 			ban(e)
+		}
+	}
+	for _, t := range g.Banned {
+		ban(t)
+	}
+	if g.NoRepeatWords {
+		for _, t := range seq[1:] {
+			if !g.RepeatExempt[t] {
+				ban(t)
+			}
 		}
 	}
 }

@@ -21,6 +21,9 @@ func TestProcessScores(t *testing.T) {
 		{"too short for the ngram", GenerationConfig{NoRepeatNgramSize: 3}, []int64{1}, nil},
 		{"bad words", GenerationConfig{BadWordsIDs: [][]int64{{4}, {3, 1}, {2, 3, 0}, {5}}, EOSTokenIDs: []int64{5}}, []int64{2, 3}, []int{0, 1, 4}},
 		{"min length bans eos", GenerationConfig{MinLength: 3, EOSTokenIDs: []int64{5}}, []int64{0, 1}, []int{5}},
+		{"banned words", GenerationConfig{Banned: []int64{2, 4}}, []int64{0}, []int{2, 4}},
+		// The start token (0) may come back; exempt words (3) may repeat.
+		{"no repeated words", GenerationConfig{NoRepeatWords: true, RepeatExempt: map[int64]bool{3: true}}, []int64{0, 3, 4, 1}, []int{1, 4}},
 	}
 	for _, c := range cases {
 		scores := []float64{1, 2, 3, 4, 5, 6}
@@ -41,15 +44,15 @@ func TestProcessScores(t *testing.T) {
 func TestBeamHypotheses(t *testing.T) {
 	t.Parallel()
 	h := beamHyps{n: 2, lengthPenalty: 1, early: "false", maxLen: 10, worst: 1e9}
-	h.add([]int64{0, 1}, -2)    // score -1
-	h.add([]int64{0, 1, 2}, -9) // -3
-	h.add([]int64{0, 2}, -4)    // -2 replaces -3
-	h.add([]int64{0, 3}, -8)    // -4 is worse than the worst kept
+	h.add([]int64{0, 1}, []float64{-2}, -2)        // score -1
+	h.add([]int64{0, 1, 2}, []float64{-4, -5}, -9) // -3
+	h.add([]int64{0, 2}, []float64{-4}, -4)        // -2 replaces -3
+	h.add([]int64{0, 3}, []float64{-8}, -8)        // -4 is worse than the worst kept
 	if len(h.items) != 2 || h.worst != -2 {
 		t.Fatalf("items %+v worst %g", h.items, h.worst)
 	}
-	if seq, score := h.best(); score != -1 || len(seq) != 2 || seq[1] != 1 {
-		t.Fatalf("best %v %g", seq, score)
+	if b := h.best(); b.score != -1 || len(b.seq) != 2 || b.seq[1] != 1 || len(b.lps) != 1 || b.lps[0] != -2 {
+		t.Fatalf("best %+v", b)
 	}
 	// Heuristic stop: the best live beam (-5 over 3 tokens) cannot beat -2.
 	if !h.isDone(-7, 3) || h.isDone(-3, 3) {

@@ -11,7 +11,10 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"captionai/vocab"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -48,9 +51,20 @@ type Options struct {
 type Result struct {
 	Text     string
 	TokenIDs []int64 // as HF generate returns them: start token first, eos last if produced
-	Encode   time.Duration
-	Decode   time.Duration
-	Total    time.Duration // preprocess + encode + decode
+	// Confidence is the calibrated chance that Text names the photo's subject
+	// right, from the model's config.json; nil when the model has no calibration.
+	Confidence *float64
+	// Certainty is vocab.Sure, vocab.Probable (show as "Probably: …") or
+	// vocab.Unsure (Text is then a safe description, not the model's words);
+	// empty when Confidence is nil.
+	Certainty string
+	// Evidence is what Confidence was computed from.
+	Evidence Evidence
+	// ModelText is the model's own words, also when Text is the safe description.
+	ModelText string
+	Encode    time.Duration
+	Decode    time.Duration
+	Total     time.Duration // preprocess + encode + decode
 }
 
 // Model is safe for concurrent use; each call borrows one session set.
@@ -62,6 +76,7 @@ type Model struct {
 	dec     *decoderIO
 	encOut  string
 	encPath string
+	ground  *grounding // nil for models without CaptionAI's config.json section
 
 	*sessions[*sessionSet]
 }
@@ -180,14 +195,22 @@ func Open(opts Options) (*Model, error) {
 		return nil, errors.New("inference: ONNX Runtime is not loaded; set Options.LibPath or call InitRuntime")
 	}
 
+	ground, err := parseGrounding(cfg.CaptionAI, tok)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	if ground != nil {
+		gen.NoRepeatWords, gen.RepeatExempt = ground.noRepeat, ground.exempt
+	}
 	m := &Model{
+		ground:  ground,
 		name:    filepath.Base(dir),
 		gen:     gen,
 		pre:     pre,
 		tok:     tok,
 		encPath: filepath.Join(dir, encRel),
 	}
-	if m.encOut, err = inspectEncoder(m.encPath, pre); err != nil {
+	if m.encOut, err = inspectEncoder(m.encPath, pre, ground); err != nil {
 		return nil, err
 	}
 	if m.dec, err = inspectDecoder(filepath.Join(dir, decRel), &cfg); err != nil {
@@ -206,7 +229,7 @@ func Open(opts Options) (*Model, error) {
 	return m, nil
 }
 
-func inspectEncoder(path string, pre PreprocessConfig) (string, error) {
+func inspectEncoder(path string, pre PreprocessConfig, ground *grounding) (string, error) {
 	ins, outs, err := ioInfo(path)
 	if err != nil {
 		return "", err
@@ -224,6 +247,15 @@ func inspectEncoder(path string, pre PreprocessConfig) (string, error) {
 	if len(outs) == 0 {
 		return "", fmt.Errorf("inference: encoder %s has no outputs", path)
 	}
+	if ground != nil && ground.detectorOut != "" {
+		found := false
+		for _, o := range outs {
+			found = found || (o.Name == ground.detectorOut && len(o.Dimensions) == 2 && o.Dimensions[1] == int64(len(ground.labels)))
+		}
+		if !found {
+			return "", fmt.Errorf("inference: encoder %s has no output %q [batch, %d] that config.json names", path, ground.detectorOut, len(ground.labels))
+		}
+	}
 	for _, o := range outs {
 		if o.Name == outLastHidden {
 			return o.Name, nil
@@ -233,7 +265,11 @@ func inspectEncoder(path string, pre PreprocessConfig) (string, error) {
 }
 
 func (m *Model) newSessionSet(so *ort.SessionOptions) (*sessionSet, error) {
-	enc, err := ort.NewDynamicAdvancedSession(m.encPath, []string{inPixelValues}, []string{m.encOut}, so)
+	outs := []string{m.encOut}
+	if m.ground != nil && m.ground.detectorOut != "" {
+		outs = append(outs, m.ground.detectorOut)
+	}
+	enc, err := ort.NewDynamicAdvancedSession(m.encPath, []string{inPixelValues}, outs, so)
 	if err != nil {
 		return nil, fmt.Errorf("inference: loading %s: %w", m.encPath, err)
 	}
@@ -295,11 +331,14 @@ func (m *Model) Generate(ctx context.Context, px Pixels, g GenerationConfig) (Re
 
 	var res Result
 	t0 := time.Now()
-	hidden, err := m.encode(s, run, px)
+	hidden, scores, err := m.encode(s, run, px)
 	if err != nil {
 		return res, ctxErr(ctx, err)
 	}
 	res.Encode = time.Since(t0)
+	if banned := m.ground.banned(scores); len(banned) > 0 {
+		g.Banned = append(slices.Clone(g.Banned), banned...)
+	}
 
 	t1 := time.Now()
 	batch := g.NumBeams
@@ -311,10 +350,11 @@ func (m *Model) Generate(ctx context.Context, px Pixels, g GenerationConfig) (Re
 	defer enc.Destroy()
 	st := &stepper{io: m.dec, sess: s.dec, run: run, enc: enc, encSeq: enc.GetShape()[1], batch: batch, onStep: g.OnStep}
 	defer st.close()
+	var lps []float64
 	if batch == 1 {
-		res.TokenIDs, err = greedySearch(ctx, &g, st)
+		res.TokenIDs, lps, err = greedySearch(ctx, &g, st)
 	} else {
-		res.TokenIDs, _, err = beamSearch(ctx, &g, st)
+		res.TokenIDs, lps, err = beamSearch(ctx, &g, st)
 	}
 	if err != nil {
 		return res, ctxErr(ctx, err)
@@ -322,6 +362,14 @@ func (m *Model) Generate(ctx context.Context, px Pixels, g GenerationConfig) (Re
 	res.Decode = time.Since(t1)
 	res.Total = res.Encode + res.Decode
 	res.Text = m.tok.Decode(res.TokenIDs)
+	res.ModelText = res.Text
+	res.Evidence = m.ground.evidence(res.TokenIDs, lps, scores)
+	if p, certainty, ok := m.ground.confidence(res.Evidence); ok {
+		res.Confidence, res.Certainty = &p, certainty
+		if certainty == vocab.Unsure && m.ground.safeText != "" {
+			res.Text = m.ground.safeText
+		}
+	}
 	return res, nil
 }
 
@@ -332,7 +380,7 @@ func (m *Model) Encode(ctx context.Context, px Pixels) ([]float32, []int64, erro
 		return nil, nil, err
 	}
 	defer release()
-	t, err := m.encode(s, run, px)
+	t, _, err := m.encode(s, run, px)
 	if err != nil {
 		return nil, nil, ctxErr(ctx, err)
 	}
@@ -340,25 +388,42 @@ func (m *Model) Encode(ctx context.Context, px Pixels) ([]float32, []int64, erro
 	return t.GetData(), t.GetShape(), nil
 }
 
-func (m *Model) encode(s *sessionSet, run *ort.RunOptions, px Pixels) (*ort.Tensor[float32], error) {
+// encode returns last_hidden_state and, for a model with a detector output,
+// the detector's class scores.
+func (m *Model) encode(s *sessionSet, run *ort.RunOptions, px Pixels) (*ort.Tensor[float32], []float32, error) {
 	if px.Width <= 0 || px.Height <= 0 || len(px.Data) != 3*px.Width*px.Height {
-		return nil, fmt.Errorf("inference: %d pixel values do not make a 3x%dx%d image", len(px.Data), px.Height, px.Width)
+		return nil, nil, fmt.Errorf("inference: %d pixel values do not make a 3x%dx%d image", len(px.Data), px.Height, px.Width)
 	}
 	in, err := ort.NewTensor(ort.NewShape(1, 3, int64(px.Height), int64(px.Width)), px.Data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer in.Destroy()
 	out := []ort.Value{nil}
+	if m.ground != nil && m.ground.detectorOut != "" {
+		out = append(out, nil)
+	}
 	if err := s.enc.RunWithOptions([]ort.Value{in}, out, run); err != nil {
-		return nil, fmt.Errorf("inference: encoder: %w", err)
+		return nil, nil, fmt.Errorf("inference: encoder: %w", err)
+	}
+	var scores []float32
+	if len(out) > 1 {
+		d, ok := out[1].(*ort.Tensor[float32])
+		if ok {
+			scores = slices.Clone(d.GetData())
+		}
+		out[1].Destroy()
+		if !ok || len(scores) != len(m.ground.labels) {
+			out[0].Destroy()
+			return nil, nil, errors.New("inference: encoder's detector output is not float32 [1, classes]")
+		}
 	}
 	t, ok := out[0].(*ort.Tensor[float32])
 	if !ok || len(t.GetShape()) != 3 {
 		out[0].Destroy()
-		return nil, errors.New("inference: encoder output is not a float32 [batch, seq, hidden] tensor")
+		return nil, nil, errors.New("inference: encoder output is not a float32 [batch, seq, hidden] tensor")
 	}
-	return t, nil
+	return t, scores, nil
 }
 
 // ctxErr prefers the context's error over ORT's "terminated" message.

@@ -148,3 +148,33 @@ const (
 	Good = "good"
 	Bad  = "bad"
 )
+
+// How sure the model is of its caption (its calibrated confidence against the
+// thresholds in the model's config.json).
+const (
+	Sure     = "sure"
+	Probable = "probable" // shown as "Probably: …", in the alt text too
+	Unsure   = "unsure"   // the model's words are replaced by a short, safe description
+)
+
+// Hedge is how a caption of certainty c is shown and read aloud: "Probably: "
+// before a probable caption, nothing otherwise.
+func Hedge(c string) string {
+	if c == Probable {
+		return "Probably: "
+	}
+	return ""
+}
+
+// CertaintyLabel says a certainty in words for people; "" for none.
+func CertaintyLabel(c string) string {
+	switch c {
+	case Sure:
+		return "sure"
+	case Probable:
+		return "probably right"
+	case Unsure:
+		return "unsure, so a plain description replaced the model's words"
+	}
+	return ""
+}

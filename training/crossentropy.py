@@ -2,13 +2,17 @@
 AdamW's parameter groups, length-bucketed batches, and the dev scoring that picks
 checkpoints."""
 
+import os
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.data import read_splits
 from training.decode import greedy_batch
 from training.eval.metrics import evaluate as score_all  # coco-caption definitions
-from training.text import BAD_WORDS, PAD, decode
+from training.features import rows_of
+from training.text import BAD_WORDS, PAD, caption_tensor, decode
 
 
 def batches(rng, lengths, bs, chunk=16):
@@ -58,4 +62,30 @@ def dev_scores(model, feats, rows, imgs, caps, ids, itos, max_length, bs=200):
                 hyps[img] = decode(seq, itos)
     sc = score_all({i: caps[i] for i in imgs}, hyps)
     sc["loss"] = tot / n
+    return sc, hyps
+
+
+def dev_sets(sets, caps, stoi, row, max_tokens):
+    """[(dataset name, images, feature rows, caption ids)] for the dev split of every dataset
+    that has one, the main dataset first."""
+    out = []
+    for prefix, d in sets:
+        dv = read_splits([(prefix, d)], "dev", caps if prefix else None)
+        if dv:
+            out.append((os.path.basename(d), dv, torch.tensor(rows_of(row, dv)), caption_tensor(dv, caps, stoi, max_tokens)))
+    return out
+
+
+def select_scores(model, feats, devs, caps, itos, max_length):
+    """Greedy scores on the main dev split, plus "<dataset> CIDEr-D" for every other one and
+    "select", the mean CIDEr-D over all of them: checkpoints are chosen by it, so that an extra
+    dataset's photos count as much as the main one's."""
+    sc, hyps = dev_scores(model, feats, devs[0][2], devs[0][1], caps, devs[0][3], itos, max_length)
+    ciders = [sc["CIDEr-D"]]
+    for name, imgs, rows, ids in devs[1:]:
+        e, h = dev_scores(model, feats, rows, imgs, caps, ids, itos, max_length)
+        sc[name + " CIDEr-D"] = e["CIDEr-D"]
+        ciders.append(e["CIDEr-D"])
+        hyps.update(h)
+    sc["select"] = sum(ciders) / len(ciders)
     return sc, hyps

@@ -34,6 +34,7 @@ from training.data import (WORK, add_data_flags, datasets, describe, image_file,
 from training.images import MEAN, RESCALE, STD, resized
 from training.model import Captioner, Config, Encoder
 from training.selfcritical import Reward, scst_step
+from training import coco
 from training.text import PAD, build_vocab, caption_tensor
 
 
@@ -145,7 +146,7 @@ def main(argv=None):
     train, dev = read_splits(sets, "train", caps), read_split(sets[0][1], "dev")
     if len(sets) > 1:
         print("train:", describe(sets, train, caps), flush=True)
-    itos = build_vocab([c for i in train for c in caps[i]], args.min_count)  # before --limit: the real vocabulary
+    itos = build_vocab([c for i in train for c in caps[i]], args.min_count, coco.class_words())  # before --limit: the real vocabulary
     if args.limit:
         train, dev = train[:args.limit], dev[:args.limit]
     stoi = {w: i for i, w in enumerate(itos)}

@@ -10,7 +10,8 @@ references) minus the mean reward of the image's other samples (Luo 2020's basel
 no greedy pass needed), and follows the policy gradient. Writes
 training/work/runs/<backbone>_scst/best.pt whenever dev greedy CIDEr-D improves; the
 later stages take it with --run. Defaults: training/recipe.toml. With --extra it trains
-on the union of the datasets' train splits; dev is the main dataset's.
+on the union of the datasets' train splits, and keeps the best mean dev CIDEr-D over the
+datasets that have a dev split.
 """
 
 import argparse
@@ -22,12 +23,11 @@ import numpy as np
 import torch
 
 from training import recipe
-from training.crossentropy import dev_scores
-from training.data import WORK, add_data_flags, datasets, describe, read_all_captions, read_split, read_splits, run_args
-from training.features import Views, features_source, load_features, rows_of
+from training.crossentropy import dev_sets, select_scores
+from training.data import WORK, add_data_flags, datasets, describe, read_all_captions, read_splits, run_args
+from training.features import Views, features_source, load_features
 from training.model import load_run
 from training.selfcritical import Reward, scst_step
-from training.text import caption_tensor
 
 
 def parser():
@@ -65,7 +65,7 @@ def main(argv=None):
     model, ck = load_run(run)
     itos = ck["vocab"]
     caps = read_all_captions(sets)
-    train, dev = read_splits(sets, "train", caps), read_split(sets[0][1], "dev")
+    train = read_splits(sets, "train", caps)
     if len(sets) > 1:
         print("train:", describe(sets, train, caps), flush=True)
     source = features_source(ck, run)
@@ -73,17 +73,16 @@ def main(argv=None):
     views = Views(args.backbone, train, feats, row, source)
     reward = Reward({i: caps[i] for i in train})
     stoi = {w: i for i, w in enumerate(itos)}
-    dv_ids = caption_tensor(dev, caps, stoi, min(24, model.c.n_positions))
-    dv_rows = torch.tensor(rows_of(row, dev))
+    devs = dev_sets(sets, caps, stoi, row, min(24, model.c.n_positions))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     def score_dev():
-        sc, _ = dev_scores(model, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
+        sc, _ = select_scores(model, feats, devs, caps, itos, args.max_length)
         return sc
 
     best = score_dev()
     print(json.dumps({"step": 0, "dev_greedy": {k: round(v, 4) for k, v in best.items()}}), flush=True)
-    best_cider, step, t0, k = best["CIDEr-D"], 0, time.time(), args.samples
+    best_cider, step, t0, k = best["select"], 0, time.time(), args.samples
     log = open(os.path.join(out, "log.jsonl"), "w")
     for epoch in range(1, args.epochs + 1):
         order = rng.permutation(len(train))
@@ -106,8 +105,8 @@ def main(argv=None):
                 print(json.dumps(rec), flush=True)
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-                if sc["CIDEr-D"] > best_cider:
-                    best_cider = sc["CIDEr-D"]
+                if sc["select"] > best_cider:
+                    best_cider = sc["select"]
                     torch.save(dict(ck, state_dict=model.state_dict(), dev_greedy=rec["dev_greedy"],
                                     scst={"args": run_args(args), "step": step, "from": run,
                                           "seconds": round(time.time() - t0)}),

@@ -16,9 +16,10 @@ def words(caption):
     return re.sub(r"[^a-z0-9 ]+", " ", caption.lower()).split()
 
 
-def build_vocab(captions, min_count):
+def build_vocab(captions, min_count, always=()):
+    """Words seen at least min_count times, and every word of always (the COCO class names)."""
     cnt = collections.Counter(w for c in captions for w in words(c))
-    kept = sorted((w for w, n in cnt.items() if n >= min_count), key=lambda w: (-cnt[w], w))
+    kept = sorted({w for w, n in cnt.items() if n >= min_count} | set(always), key=lambda w: (-cnt[w], w))
     return SPECIALS + kept
 
 

@@ -7,7 +7,8 @@ Reads training/work/features/<part>/ (or a finetune.py run's features with
 --features-from), writes training/work/runs/<backbone>/best.pt (weights, config,
 vocabulary) and log.jsonl. Early stopping on dev CIDEr-D with greedy decoding. Seeded;
 CPU only. Defaults: training/recipe.toml. With --extra it trains on the union of the
-datasets' train splits (the vocabulary too); dev is the main dataset's.
+datasets' train splits (the vocabulary too), and checkpoints are chosen by the mean dev CIDEr-D
+over the datasets that have a dev split.
 """
 
 import argparse
@@ -22,10 +23,11 @@ from torch.optim.swa_utils import AveragedModel
 
 from training import recipe
 from training.backbones import BACKBONES
-from training.crossentropy import batches, caption_loss, decay_groups, dev_scores
-from training.data import WORK, add_data_flags, datasets, describe, read_all_captions, read_split, read_splits, run_args
+from training.crossentropy import batches, caption_loss, decay_groups, dev_sets, select_scores
+from training.data import WORK, add_data_flags, dataset_of, datasets, describe, read_all_captions, read_split, read_splits, run_args
 from training.features import Views, load_features, rows_of
 from training.model import Captioner, Config
+from training import coco
 from training.text import PAD, build_vocab, caption_tensor
 
 
@@ -61,6 +63,8 @@ def parser():
     ap.add_argument("--features-from", help="a finetune.py run: train on its fine-tuned backbone's features "
                                             "(extract_features --run) and export that backbone")
     ap.add_argument("--time-limit", type=float, default=r["time_limit"], help="minutes; stop after the epoch that passes it")
+    ap.add_argument("--extra-repeat", type=int, default=r["extra_repeat"],
+                    help="times each extra dataset's training image is drawn per epoch")
     ap.add_argument("--ema", type=float, default=r["ema"], help="weight-average decay per step (0: off)")
     return ap
 
@@ -77,9 +81,11 @@ def main(argv=None):
 
     caps = read_all_captions(sets)
     train, dev = read_splits(sets, "train", caps), read_split(sets[0][1], "dev")
+    # Extra datasets' train images are drawn --extra-repeat times per epoch.
+    train += [i for i in train if dataset_of(sets, i)[0]] * (args.extra_repeat - 1)
     if len(sets) > 1:
         print("train:", describe(sets, train, caps), flush=True)
-    itos = build_vocab([c for i in train for c in caps[i]], args.min_count)
+    itos = build_vocab([c for i in train for c in caps[i]], args.min_count, coco.class_words())
     stoi = {w: i for i, w in enumerate(itos)}
     source = args.features_from and os.path.abspath(args.features_from)
     backbone_state = torch.load(os.path.join(source, "best.pt"))["backbone_state"] if source else None
@@ -89,9 +95,8 @@ def main(argv=None):
                  dropout=args.dropout, attn_dropout=args.attn_dropout, feat_dropout=args.feat_dropout)
     max_tokens = min(args.max_tokens, cfg.n_positions)
     tr_ids = caption_tensor(train, caps, stoi, max_tokens)
-    dv_ids = caption_tensor(dev, caps, stoi, max_tokens)
+    devs = dev_sets(sets, caps, stoi, row, max_tokens)
     views = Views(args.backbone, train, feats, row, source)
-    dv_rows = torch.tensor(rows_of(row, dev))
     tr_len = (tr_ids != PAD).sum(-1).max(-1).values.numpy()  # longest of each image's captions
     model = Captioner(cfg)
     if args.init:
@@ -145,22 +150,22 @@ def main(argv=None):
             print(json.dumps({"epoch": epoch, "step": step, "train_loss": tl / tn, "epoch_s": round(train_time, 1),
                               "elapsed_s": round(time.time() - t0, 1)}), flush=True)
             continue
-        sc, hyps = dev_scores(model, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
+        sc, hyps = select_scores(model, feats, devs, caps, itos, args.max_length)
         weights, state = "raw", model.state_dict()
         rec = {"epoch": epoch, "step": step, "train_loss": tl / tn, "dev_loss": sc["loss"],
                "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
                "lr": lr_at(step), "epoch_s": round(train_time, 1)}
         if ema:
-            esc, ehyps = dev_scores(ema.module, feats, dv_rows, dev, caps, dv_ids, itos, args.max_length)
+            esc, ehyps = select_scores(ema.module, feats, devs, caps, itos, args.max_length)
             rec["ema_dev_greedy"] = {k: round(v, 4) for k, v in esc.items() if k != "loss"}
-            if esc["CIDEr-D"] > sc["CIDEr-D"]:
+            if esc["select"] > sc["select"]:
                 sc, hyps, weights, state = esc, ehyps, "ema", ema.module.state_dict()
         rec["elapsed_s"] = round(time.time() - t0, 1)
         print(json.dumps(rec), "|", weights, dev[0], "->", hyps[dev[0]], flush=True)
         log.write(json.dumps(rec) + "\n")
         log.flush()
-        if sc["CIDEr-D"] > best:
-            best, best_epoch, bad = sc["CIDEr-D"], epoch, 0
+        if sc["select"] > best:
+            best, best_epoch, bad = sc["select"], epoch, 0
             torch.save({"config": cfg.to_dict(), "vocab": itos, "state_dict": state,
                         "backbone": args.backbone, "epoch": epoch, "weights": weights, "mirror": views.flips is not None,
                         "dev_greedy": {k: round(v, 4) for k, v in sc.items() if k != "loss"},
@@ -178,7 +183,7 @@ def main(argv=None):
         if (time.time() - t0) / 60 > args.time_limit:
             print(f"time limit {args.time_limit} min reached", flush=True)
             break
-    print(f"best epoch {best_epoch}: dev greedy CIDEr-D {best:.4f}; {time.time() - t0:.0f}s total", flush=True)
+    print(f"best epoch {best_epoch}: dev greedy CIDEr-D (mean over dev splits) {best:.4f}; {time.time() - t0:.0f}s total", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ package inference
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -121,6 +122,7 @@ type stepper struct {
 	pastLen int
 	step    int
 	onStep  func(StepInfo)
+	same    int // oneImage's answer once asked: 1 yes, -1 no
 }
 
 func (s *stepper) cached() bool { return len(s.io.pasts) > 0 }
@@ -277,6 +279,9 @@ func (s *stepper) reorder(idx []int) error {
 		return nil
 	}
 	for i, t := range s.past {
+		if s.io.pasts[i].cross && s.oneImage() {
+			continue
+		}
 		shape := t.GetShape()
 		data := t.GetData()
 		row := len(data) / s.batch
@@ -292,6 +297,24 @@ func (s *stepper) reorder(idx []int) error {
 		s.past[i] = nt
 	}
 	return nil
+}
+
+// oneImage reports whether every row of the encoder states is the same (beam search
+// over one photo): the cross-attention caches' rows are then equal, and reordering
+// them would only copy.
+func (s *stepper) oneImage() bool {
+	if s.same == 0 {
+		s.same = 1
+		d := s.enc.GetData()
+		row := len(d) / s.batch
+		for b := 1; b < s.batch; b++ {
+			if !slices.Equal(d[:row], d[b*row:(b+1)*row]) {
+				s.same = -1
+				break
+			}
+		}
+	}
+	return s.same > 0
 }
 
 func onesTensor(rows, cols int) (*ort.Tensor[int64], error) {

@@ -53,6 +53,17 @@ def parts(backbone):
     return BACKBONES[backbone].get("parts", [backbone])
 
 
+def detector_channels(backbone):
+    """(start, stop) of CenterNet's class logits among the backbone's channels, or None
+    when it has no centernet part."""
+    start = 0
+    for p in parts(backbone):
+        if p == "centernet":
+            return start + centernet.MAP_CHANNELS, start + centernet.MAP_CHANNELS + centernet.CLASSES
+        start += BACKBONES[p]["channels"]
+    return None
+
+
 def base_model(part):
     """The converted model a part comes from (mobilenet_v2_mid: mobilenet_v2)."""
     return BACKBONES[part].get("model", part)

@@ -5,12 +5,15 @@
 
 Writes, into --out (default training/work/model; run.sh --install puts it in models/),
 onnx/encoder_model.onnx (pixel_values -> last_hidden_state: backbone, projection, 2-D
-positions, encoder layer), onnx/decoder_model_merged.onnx (If on use_cache_branch;
-self-attention KV cache only, GPT-2 style), and onnx/decoder_model.onnx when the folder
-stays under --max-mb; config.json, generation_config.json, preprocessor_config.json,
-tokenizer.json, tokenizer_config.json. Then captions a few test images in PyTorch from
-the raw pixels (float32 end to end) into training/work/export_reference.json, for
-comparison with `go run . caption`.
+positions, encoder layer; with CenterNet in the backbone also detector_scores [batch, 80],
+the sigmoid of each COCO class's heatmap maximum, in training/coco.py's CLASSES order),
+onnx/decoder_model_merged.onnx (If on use_cache_branch; Optimum's seq2seq cache:
+past_key_values.N.decoder.* for self-attention and past_key_values.N.encoder.*, the
+cross-attention keys/values, computed once by the no-past branch), and
+onnx/decoder_model.onnx when the folder stays under --max-mb; config.json,
+generation_config.json, preprocessor_config.json, tokenizer.json, tokenizer_config.json.
+Then captions a few test images in PyTorch from the raw pixels (float32 end to end) into
+training/work/export_reference.json, for comparison with `go run . caption`.
 """
 
 import argparse
@@ -21,17 +24,31 @@ import onnx
 import torch
 
 from training import recipe
-from training.backbones import BACKBONES, load_finetuned, parts
+from training.backbones import BACKBONES, detector_channels, load_finetuned, parts
 from training.data import WORK, data_dir, read_split, save_json
 from training.decode import beam_search, greedy_batch
 from training.images import MEAN, RESCALE, STD, preprocess
 from training.model import Encoder, load_run
-from training.onnx_export import (NoPast, WithPast, compact, decoder_axes, exact_fp16_initializers, export,
-                                  merge_decoders, past_names)
+from training.onnx_export import (NoPastCross, WithPastCross, compact, decoder_axes, exact_fp16_initializers,
+                                  export, merge_decoders, past_names, set_output_shape)
 from training.text import BOS, EOS, PAD, SPECIALS, decode
 
 PRODUCER = "captionai-training"
 N_REFERENCE = 20
+
+
+class EncoderWithScores(torch.nn.Module):
+    """The encoder plus detector_scores: CenterNet's class logits are already max-pooled onto
+    the grid, so their maximum over the cells is the heatmap's, and its sigmoid the
+    detector's best score for that class anywhere in the image."""
+
+    def __init__(self, enc, channels):
+        super().__init__()
+        self.enc, (self.lo, self.hi) = enc, channels
+
+    def forward(self, pixel_values):
+        f = self.enc.features(pixel_values)
+        return self.enc.head(f), torch.sigmoid(f[:, :, self.lo:self.hi].amax(1))
 
 
 def tokenizer_files(itos, n_positions):
@@ -90,19 +107,26 @@ def main(argv=None):
 
     size = spec["size"]
     pixels = torch.zeros(1, 3, size, size)
+    detector = detector_channels(args.backbone)
+    enc_axes = {"pixel_values": {0: "batch_size"}, "last_hidden_state": {0: "batch_size", 1: "encoder_sequence_length"}}
+    if detector:
+        enc_axes["detector_scores"] = {0: "batch_size"}
     with torch.no_grad():
-        encoder = export(enc_model, (pixels,), ["pixel_values"], ["last_hidden_state"],
-                         {"pixel_values": {0: "batch_size"},
-                          "last_hidden_state": {0: "batch_size", 1: "encoder_sequence_length"}})
+        encoder = export(EncoderWithScores(enc_model, detector).eval() if detector else enc_model, (pixels,),
+                         ["pixel_values"], list(enc_axes)[1:], enc_axes)
+        if detector:
+            set_output_shape(encoder, "detector_scores", ["batch_size", detector[1] - detector[0]])
         hidden = enc_model(pixels)
         ids = torch.tensor([[BOS, 5]], dtype=torch.int64)
-        nopast_axes, withpast_axes = decoder_axes(c.n_layer)
-        presents, pasts = past_names("present", c.n_layer), past_names("past_key_values", c.n_layer)
-        nopast = export(NoPast(model.dec).eval(), (ids, hidden), ["input_ids", "encoder_hidden_states"],
+        nopast_axes, withpast_axes = decoder_axes(c.n_layer, cross=True)
+        presents = past_names("present", c.n_layer, cross=True)
+        nopast = export(NoPastCross(model.dec).eval(), (ids, hidden), ["input_ids", "encoder_hidden_states"],
                         ["logits"] + presents, nopast_axes)
-        dummy = tuple(torch.randn(1, c.n_head, 3, c.head_dim) for _ in pasts)
-        withpast = export(WithPast(model.dec).eval(), (ids[:, :1], hidden) + dummy,
-                          ["input_ids", "encoder_hidden_states"] + pasts, ["logits"] + presents, withpast_axes)
+        pasts = past_names("past_key_values", c.n_layer, cross=True)
+        dummy = tuple(torch.randn(1, c.n_head, hidden.shape[1] if ".encoder." in n else 3, c.head_dim) for n in pasts)
+        withpast = export(WithPastCross(model.dec).eval(), (ids[:, :1], hidden) + dummy,
+                          ["input_ids", "encoder_hidden_states"] + pasts,
+                          ["logits"] + past_names("present", c.n_layer, True, ("decoder",)), withpast_axes)
     merged = merge_decoders(nopast, withpast, c.n_head, c.head_dim, PRODUCER)
     encoder, n_half = exact_fp16_initializers(encoder)
     print(f"encoder: {n_half} initializers stored as float16 (exact)")
@@ -133,7 +157,14 @@ def main(argv=None):
             "num_attention_heads": c.n_head, "intermediate_size": c.n_inner,
             "backbone_source": " + ".join(BACKBONES[p]["source"] for p in parts(args.backbone)),
         },
-        "decoder": dict(ids, model_type="gpt2", vocab_size=len(itos), n_embd=c.n_embd, n_head=c.n_head,
+        # A GPT-2 block with cross-attention, described as TrOCR's decoder: transformers.js
+        # feeds the past_key_values.N.encoder.* inputs only for decoder types it maps to
+        # encoder-decoder caches (its getNormalizedConfig: trocr reads decoder_layers,
+        # decoder_attention_heads, d_model); with "gpt2" it would feed N.key/N.value only.
+        # The GPT-2 names stay for readers (and the Go app, which reads either).
+        "decoder": dict(ids, model_type="trocr", vocab_size=len(itos), d_model=c.n_embd,
+                        decoder_attention_heads=c.n_head, decoder_layers=c.n_layer, decoder_ffn_dim=c.n_inner,
+                        max_position_embeddings=c.n_positions, n_embd=c.n_embd, n_head=c.n_head,
                         n_layer=c.n_layer, n_inner=c.n_inner, n_positions=c.n_positions,
                         add_cross_attention=True, is_decoder=True, activation_function="gelu_new",
                         layer_norm_epsilon=1e-5, tie_word_embeddings=True, scale_attn_weights=True),

@@ -20,7 +20,7 @@ import sys
 import torch
 
 from training import recipe
-from training.backbones import BACKBONES, TOP_LAYERS, load_backbone, parts
+from training.backbones import BACKBONES, TOP_LAYERS, detector_channels, load_backbone, parts
 from training.data import REPO, TRAINING, WORK, data_dir
 
 ENCODER = {
@@ -193,6 +193,10 @@ def main(argv=None):
               f"beam {dec['num_beams']}): BLEU-4 {b4:.3f} is {b4 / 0.20:.0%} of its target, CIDEr-D {cd:.3f} is "
               f"{cd / 0.50:.0%} of its target (the human agreement row gives the scale). See the failure modes "
               "below and `training/README.md` for what limits it.")
+    detector_note = ("" if not detector_channels(args.backbone) else """
+  Second output `detector_scores` [batch, 80]: sigmoid of each COCO class's CenterNet
+  heatmap maximum over the photo, class order of `training/coco.py` (0 person … 79
+  toothbrush); from the exported (possibly fine-tuned) backbone.""")
     card = f"""# captionai-flickr8k
 
 CaptionAI's own image captioner: {"pretrained backbones with fine-tuned upper layers" if n_tuned else "frozen pretrained backbones"} ({" + ".join(parts(args.backbone))}), a
@@ -214,13 +218,16 @@ keep the folder under 40 MB; the merged decoder covers both cases.
 - **Encoder** (`onnx/encoder_model.onnx`): `pixel_values` [batch, 3, 224, 224] →
   {encoder} ({"upper layers fine-tuned" if n_tuned else "frozen"}, concatenated: 7×7×{cfg['feat_channels']}) → Linear {cfg['feat_channels']}→{cfg['n_embd']} →
   LayerNorm + learned 2-D position embeddings (row + column) → {cfg['enc_layers']} pre-LN
-  transformer encoder layer(s) → LayerNorm → `last_hidden_state` [batch, 49, {cfg['n_embd']}].
+  transformer encoder layer(s) → LayerNorm → `last_hidden_state` [batch, 49, {cfg['n_embd']}].{detector_note}
 - **Decoder** (`onnx/decoder_model_merged.onnx`): GPT-2 style, n_layer {cfg['n_layer']},
   n_head {cfg['n_head']}, n_embd {cfg['n_embd']}, n_inner {4 * cfg['n_embd']}, gelu_new, learned
-  positions (n_positions {cfg['n_positions']}), cross-attention in every block (recomputed each
-  step, so only self-attention keys/values are cached: `past_key_values.N.key/value`
-  [batch, {cfg['n_head']}, past, {cfg['n_embd'] // cfg['n_head']}]), LM head tied to the token
-  embeddings. `If` on `use_cache_branch` as in Optimum's merged exports.
+  positions (n_positions {cfg['n_positions']}), cross-attention in every block, LM head tied to
+  the token embeddings. `If` on `use_cache_branch` as in Optimum's merged exports, with
+  Optimum's seq2seq cache: `past_key_values.N.decoder.key/value` [batch, {cfg['n_head']}, past,
+  {cfg['n_embd'] // cfg['n_head']}] (self-attention) and `past_key_values.N.encoder.key/value`
+  [batch, {cfg['n_head']}, 49, {cfg['n_embd'] // cfg['n_head']}] (cross-attention, computed once by
+  the first step; later steps return empty placeholders for them). `config.json` names the
+  decoder `trocr` so that transformers.js feeds the encoder caches.
 - {n_params / 1e6:.2f}M trained parameters (+ {backbone_params}). Vocabulary: {cfg['vocab_size']}
   words (train-split words seen ≥ 5 times, lowercased, punctuation removed) + `<pad>` 0,
   `<bos>` 1 (decoder start), `<eos>` 2, `<unk>` 3; `tokenizer.json` is a HF tokenizers

@@ -18,6 +18,7 @@ MODEL_JSON = os.path.join("node", "node_modules", "@vladmandic", "human-models",
 BACKBONE_OUT = "tower_0/extern1/hard_swish/mul_1"
 CLASS_LOGITS = "tower_0/CenternetHead/centernet_cls_output/BiasAdd"
 KEYPOINTS = "tower_0/keypoints"  # sigmoid(CLASS_LOGITS): the detector's own output, for the tfjs check
+MAP_CHANNELS, CLASSES = 480, 80  # CenterNetFeatures' channels: the map's, then the COCO classes' logits
 
 
 def load_graph(work, outputs=(BACKBONE_OUT, CLASS_LOGITS)):

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"captionai/vocab"
 )
 
 // Client talks to one server as one token's account.
@@ -30,6 +32,7 @@ type Image struct {
 	ID         string  `json:"id"`
 	Status     string  `json:"status"`
 	Caption    *string `json:"caption"`
+	Certainty  *string `json:"certainty"`
 	Error      *string `json:"error"`
 	Visibility string  `json:"visibility"`
 }
@@ -39,7 +42,7 @@ type Result struct {
 	File    string
 	ID      string
 	Status  string // captioned or failed
-	Caption string
+	Caption string // with the page's hedge: "Probably: …" when the model is not sure
 	Error   string // why captioning failed
 }
 
@@ -109,6 +112,9 @@ func (c *Client) Upload(ctx context.Context, files []string, visibility string, 
 		r := Result{File: fileOf[img.ID], ID: img.ID, Status: img.Status}
 		if img.Caption != nil {
 			r.Caption = *img.Caption
+			if img.Certainty != nil {
+				r.Caption = vocab.Hedge(*img.Certainty) + r.Caption
+			}
 		}
 		if img.Error != nil {
 			r.Error = *img.Error

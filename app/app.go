@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"captionai/notify"
 	"captionai/static"
 	"captionai/storage"
+	"captionai/views"
 )
 
 // Roles says what a process does.
@@ -172,7 +174,7 @@ func Open(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger)
 		// Expired sessions are deleted by the housekeeping job, not by a
 		// goroutine in every web process.
 		a.sessions.Store = pgxstore.NewWithCleanupInterval(a.Pool, 0)
-		a.sessions.Lifetime = 30 * 24 * time.Hour
+		a.sessions.Lifetime = sessionLifetime
 		a.sessions.Cookie.Name = "captionai_session"
 		a.sessions.Cookie.HttpOnly = true
 		a.sessions.Cookie.SameSite = http.SameSiteLaxMode
@@ -193,6 +195,7 @@ func (a *App) Handler(done <-chan struct{}) http.Handler {
 		Hub: a.hub, Static: static.FS, Log: a.log, Done: done, AdminEmails: a.cfg.AdminEmails, Metrics: a.metrics,
 		TrustedProxies: a.cfg.TrustedProxies, JobsUI: jobsUI(a.river, a.log, done),
 		Models: modelNames(a.cfg),
+		Site:   site(a.cfg),
 		Limits: handlers.Limits{MaxFileBytes: a.cfg.MaxUploadBytes, MaxPixels: a.cfg.MaxPixels,
 			MaxFiles: a.cfg.MaxFiles, GuestUploads: a.cfg.GuestUploads, GuestDays: int(a.cfg.GuestRetention.Hours() / 24)},
 	}
@@ -200,6 +203,23 @@ func (a *App) Handler(done <-chan struct{}) http.Handler {
 		h.Ready = func() error { return nil } // the model loaded in Open
 	}
 	return h.Routes()
+}
+
+// sessionLifetime is how long a sign-in (or a guest's session) lasts.
+const sessionLifetime = 30 * 24 * time.Hour
+
+// site is what the pages say of who runs this server and where photos go.
+func site(cfg config.Config) views.Site {
+	s := views.Site{Operator: cfg.OperatorName, Contact: cfg.OperatorContact,
+		GuestDays: int(cfg.GuestRetention.Hours() / 24), SessionDays: int(sessionLifetime.Hours() / 24),
+		MailServer: cfg.SMTPURL != "", S3Storage: strings.HasPrefix(cfg.StorageURL, "s3://"), NSFWCheck: cfg.NSFWModel != ""}
+	if cfg.EngineURL != "" {
+		s.EngineKind, s.EngineHost = cfg.EngineKind, cfg.EngineURL
+		if u, err := url.Parse(cfg.EngineURL); err == nil && u.Host != "" {
+			s.EngineHost = u.Host
+		}
+	}
+	return s
 }
 
 // Run works jobs and/or serves HTTP on ln until ctx ends, then shuts down:

@@ -190,7 +190,7 @@ func TestBrowserPublicUploadJoinsGallery(t *testing.T) {
 		chromedp.SetValue(`select[name=visibility]`, "public", chromedp.ByQuery),
 		chromedp.Click(`form.upload button`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#gallery [data-status="captioned"]`, chromedp.ByQuery),
-		chromedp.Text(`#gallery .caption`, &caption, chromedp.ByQuery),
+		chromedp.Text(`#gallery .tile-caption`, &caption, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__noReload`, &marker),
 	)
 	screenshot(t, ctx, "gallery-live")

@@ -59,7 +59,7 @@ func TestGallerySearch(t *testing.T) {
 		{"   ", []string{"a dog runs along the beach", "two dogs are playing in the snow", "a man rides a bike down a hill"},
 			[]string{"a dog sits on a boat"}, ""},
 	} {
-		code, body := v.Get("/?q=" + url.QueryEscape(c.q))
+		code, body := v.Get("/gallery?q=" + url.QueryEscape(c.q))
 		if code != http.StatusOK {
 			t.Fatalf("q=%q: %d", c.q, code)
 		}
@@ -84,8 +84,8 @@ func TestGallerySearch(t *testing.T) {
 	// Page links keep the query: an older page links back to the newest
 	// page of the same search.
 	future := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
-	_, body := v.Get("/?q=dog&before=" + url.QueryEscape(future))
-	if !strings.Contains(body, `href="/?q=dog"`) {
+	_, body := v.Get("/gallery?q=dog&before=" + url.QueryEscape(future))
+	if !strings.Contains(body, `href="/gallery?q=dog"`) {
 		t.Errorf("an older page of a search does not link to its first page")
 	}
 }

@@ -22,39 +22,41 @@ import (
 
 // Config holds every setting of the app.
 type Config struct {
-	DatabaseURL    string        // empty: run an embedded Postgres under DataDir
-	DataDir        string        // embedded Postgres data and other local state
-	Addr           string        // HTTP listen address
-	MetricsAddr    string        // Prometheus /metrics listen address; empty: none
-	MediaDir       string        // uploaded files
-	StorageURL     string        // s3://BUCKET?... or file:///PATH; empty: MediaDir
-	ModelDir       string        // captioning model (Optimum VisionEncoderDecoder layout)
-	Models         []string      // installed models: Models[0] stands for ModelDir, the rest are loaded beside it
-	EngineKind     string        // remote caption engine, "openai" or "ollama"; empty: none
-	EngineURL      string        // the engine's base URL
-	EngineModel    string        // the engine's model
-	EnginePrompt   string        // what the engine is asked
-	EngineKey      string        // Bearer token for an OpenAI engine
-	EngineTimeout  time.Duration // longest wait for the engine's answer
-	NSFWModel      string        // NSFW classifier for the upload check; empty: none
-	NSFWHold       float64       // hold an upload for review when porn, sexy or hentai scores this much
-	ORTLib         string        // path to libonnxruntime.so
-	Workers        int           // ONNX sessions, and so concurrent caption jobs
-	ThreadsPerJob  int           // intra-op threads per ONNX session
-	MaxUploadBytes int64         // per file
-	MaxPixels      int64         // width*height, checked before decoding
-	MaxFiles       int           // files per upload request
-	JobTimeout     time.Duration // one caption job
-	RescueAfter    time.Duration // a running job older than this is presumed orphaned by a dead worker
-	EmbeddedPGPort int           // TCP port of the embedded Postgres (loopback only)
-	PGBinDir       string        // initdb and postgres for the embedded Postgres; empty: search
-	PublicURL      string        // how users reach the app; links in email, Secure cookies when https
-	SMTPURL        string        // empty: log mail instead of sending it
-	MailFrom       string
-	AdminEmails    []string      // verified accounts with these addresses are admins
-	GuestRetention time.Duration // unclaimed guest uploads are deleted after this
-	GuestUploads   int           // guest uploads per IP address per hour
-	TrustedProxies []net.IPNet   // reverse proxies whose X-Forwarded-For is believed
+	DatabaseURL     string        // empty: run an embedded Postgres under DataDir
+	DataDir         string        // embedded Postgres data and other local state
+	Addr            string        // HTTP listen address
+	MetricsAddr     string        // Prometheus /metrics listen address; empty: none
+	MediaDir        string        // uploaded files
+	StorageURL      string        // s3://BUCKET?... or file:///PATH; empty: MediaDir
+	ModelDir        string        // captioning model (Optimum VisionEncoderDecoder layout)
+	Models          []string      // installed models: Models[0] stands for ModelDir, the rest are loaded beside it
+	EngineKind      string        // remote caption engine, "openai" or "ollama"; empty: none
+	EngineURL       string        // the engine's base URL
+	EngineModel     string        // the engine's model
+	EnginePrompt    string        // what the engine is asked
+	EngineKey       string        // Bearer token for an OpenAI engine
+	EngineTimeout   time.Duration // longest wait for the engine's answer
+	NSFWModel       string        // NSFW classifier for the upload check; empty: none
+	NSFWHold        float64       // hold an upload for review when porn, sexy or hentai scores this much
+	ORTLib          string        // path to libonnxruntime.so
+	Workers         int           // ONNX sessions, and so concurrent caption jobs
+	ThreadsPerJob   int           // intra-op threads per ONNX session
+	MaxUploadBytes  int64         // per file
+	MaxPixels       int64         // width*height, checked before decoding
+	MaxFiles        int           // files per upload request
+	JobTimeout      time.Duration // one caption job
+	RescueAfter     time.Duration // a running job older than this is presumed orphaned by a dead worker
+	EmbeddedPGPort  int           // TCP port of the embedded Postgres (loopback only)
+	PGBinDir        string        // initdb and postgres for the embedded Postgres; empty: search
+	PublicURL       string        // how users reach the app; links in email, Secure cookies when https
+	SMTPURL         string        // empty: log mail instead of sending it
+	MailFrom        string
+	AdminEmails     []string      // verified accounts with these addresses are admins
+	GuestRetention  time.Duration // unclaimed guest uploads are deleted after this
+	GuestUploads    int           // guest uploads per IP address per hour
+	TrustedProxies  []net.IPNet   // reverse proxies whose X-Forwarded-For is believed
+	OperatorName    string        // who runs this server, named on /terms and /privacy
+	OperatorContact string        // how to reach them: an email address or a URL; empty: none given
 }
 
 // The pinned ONNX Runtime lives in ort.env, which the Taskfile and the
@@ -201,6 +203,12 @@ var Vars = []Var{
 	{Name: "GUEST_UPLOADS_PER_HOUR", Default: "20",
 		Help: "photos a guest may upload per hour from one IP address",
 		set:  positive(func(c *Config, n int) { c.GuestUploads = n })},
+	{Name: "OPERATOR_NAME", Default: "the operator of this server",
+		Help: "who runs this server (a person or an organisation), named on `/terms` and `/privacy` as the one responsible for the photos and data it keeps",
+		set:  text(func(c *Config, v string) { c.OperatorName = strings.TrimSpace(v) })},
+	{Name: "OPERATOR_CONTACT",
+		Help: "how people reach the operator about their data or a photo, shown on `/terms` and `/privacy`: an email address (`privacy@example.org`, shown as a mail link) or an `https://` URL. Unset: the pages say that no contact was given",
+		set:  text(func(c *Config, v string) { c.OperatorContact = strings.TrimSpace(v) })},
 	{Name: "TRUSTED_PROXIES",
 		Help: "comma-separated addresses or CIDR ranges of your reverse proxies; requests from them are counted by the client address in X-Forwarded-For (the rightmost entry that is not one of them). Unset: the header is ignored, since a client could write anything there",
 		set:  setTrustedProxies},

@@ -14,6 +14,7 @@ type TestSettings struct {
 	Chromium           string // empty: chromium on PATH
 	ScreenshotDir      string // empty: no screenshots
 	Flickr8kDir        string // empty: ../shared/datasets/flickr8k beside the checkout
+	CocoMiniDir        string // empty: ../shared/datasets/coco-mini beside the checkout
 	PGServerHelperDir  string // set for db/pgserver's helper process
 	PGServerHelperPort string
 }
@@ -39,6 +40,9 @@ var testVars = []testVar{
 	{Var{Name: "FLICKR8K_DIR",
 		Help: "Flickr8k dataset for the shipped model's tests and benchmark. Unset: `../shared/datasets/flickr8k` beside the checkout; the tests that need it skip without it"},
 		func(s *TestSettings) *string { return &s.Flickr8kDir }},
+	{Var{Name: "COCO_MINI_DIR",
+		Help: "coco-mini dataset (COCO photos in the Flickr8k layout) for the shipped model's object test. Unset: `../shared/datasets/coco-mini` beside the checkout; the test skips without it"},
+		func(s *TestSettings) *string { return &s.CocoMiniDir }},
 	{Var{Name: "PGSERVER_HELPER_DIR",
 		Help: "internal: set by db/pgserver's TestKilledApp for the helper process it starts"},
 		func(s *TestSettings) *string { return &s.PGServerHelperDir }},

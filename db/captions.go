@@ -21,22 +21,27 @@ type CaptionVersion struct {
 	CreatedAt   time.Time
 	Good, Bad   int
 	Current     bool
+	// Confidence and Certainty are the model's measure of its caption:
+	// nil and "" for people's edits and uncalibrated models.
+	Confidence *float64
+	Certainty  string
 }
 
 // CaptionHistory returns an image's caption versions, newest first.
 func (s *Store) CaptionHistory(ctx context.Context, imageID uuid.UUID) ([]CaptionVersion, error) {
-	rows, err := s.pool.Query(ctx, `SELECT v.id, v.text, v.source, coalesce(v.model, ''),
-			coalesce((SELECT email FROM users u WHERE u.id = v.author), ''), v.created_at,
-			(SELECT count(*) FROM caption_ratings r WHERE r.version_id = v.id AND r.rating = 'good'),
-			(SELECT count(*) FROM caption_ratings r WHERE r.version_id = v.id AND r.rating = 'bad'),
-			v.id = (SELECT caption_version FROM images WHERE id = $1)
-		FROM caption_versions v WHERE v.image_id = $1 ORDER BY v.created_at DESC, v.id DESC`, imageID)
+	rows, err := s.pool.Query(ctx, `SELECT cv.id, cv.text, cv.source, coalesce(cv.model, ''),
+			coalesce((SELECT email FROM users u WHERE u.id = cv.author), ''), cv.created_at,
+			(SELECT count(*) FROM caption_ratings r WHERE r.version_id = cv.id AND r.rating = 'good'),
+			(SELECT count(*) FROM caption_ratings r WHERE r.version_id = cv.id AND r.rating = 'bad'),
+			cv.id = (SELECT caption_version FROM images WHERE id = $1),
+			`+versionConfidence+`, coalesce(cv.certainty, '')
+		FROM caption_versions cv WHERE cv.image_id = $1 ORDER BY cv.created_at DESC, cv.id DESC`, imageID)
 	if err != nil {
 		return nil, fmt.Errorf("loading caption history: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CaptionVersion, error) {
 		var v CaptionVersion
-		err := r.Scan(&v.ID, &v.Text, &v.Source, &v.Model, &v.AuthorEmail, &v.CreatedAt, &v.Good, &v.Bad, &v.Current)
+		err := r.Scan(&v.ID, &v.Text, &v.Source, &v.Model, &v.AuthorEmail, &v.CreatedAt, &v.Good, &v.Bad, &v.Current, &v.Confidence, &v.Certainty)
 		return v, err
 	})
 	if err != nil {
@@ -81,7 +86,9 @@ func (s *Store) Rate(ctx context.Context, imageID, userID uuid.UUID, rating stri
 	return nil
 }
 
-// RestoreCaptionTx makes an earlier version the image's caption again.
+// RestoreCaptionTx makes an earlier version the image's caption again; a
+// model's version brings its confidence and certainty back with it (the
+// image reads them through caption_version).
 func RestoreCaptionTx(ctx context.Context, tx pgx.Tx, imageID uuid.UUID, versionID int64) error {
 	tag, err := tx.Exec(ctx, `UPDATE images i SET caption = v.text, caption_source = v.source, caption_version = v.id
 		FROM caption_versions v WHERE i.id = $1 AND v.id = $2 AND v.image_id = i.id`, imageID, versionID)

@@ -42,6 +42,11 @@ type Image struct {
 	ModReason    string    // why it is held or hidden
 	NSFWScores   []float32 // drawing, hentai, neutral, porn, sexy; nil before classification
 	CaptionSrc   string    // vocab.ByModel, ByOwner or ByStaff: who wrote the current caption
+	// Confidence and Certainty are the model's measure of the current
+	// caption (its version's): nil and "" for people's edits and for
+	// models without calibration.
+	Confidence *float64
+	Certainty  string // vocab.Sure, Probable, Unsure or ""
 }
 
 // Finished reports whether the image will change no more.
@@ -50,14 +55,22 @@ func (i Image) Finished() bool { return vocab.Finished(i.Status) }
 const imageColumns = `id, batch_id, status, storage_key, content_type, original_name,
 	size_bytes, width, height, job_id, coalesce(caption, ''), coalesce(model, ''), coalesce(error, ''),
 	coalesce(encode_ms, 0), coalesce(decode_ms, 0), coalesce(total_ms, 0), created_at, captioned_at,
-	user_id, guest_id, visibility, uploader_ip, moderation, coalesce(moderation_reason, ''), nsfw_scores, caption_source`
+	user_id, guest_id, visibility, uploader_ip, moderation, coalesce(moderation_reason, ''), nsfw_scores, caption_source,
+	(SELECT ` + versionConfidence + ` FROM caption_versions cv WHERE cv.id = images.caption_version),
+	coalesce((SELECT cv.certainty FROM caption_versions cv WHERE cv.id = images.caption_version), '')`
+
+// versionConfidence reads a caption version's confidence (real) as the
+// float8 of its shortest decimal, so 0.42 stays 0.42 in JSON rather than
+// 0.41999998688697815.
+const versionConfidence = `cv.confidence::numeric::float8`
 
 // imageDest is where a row of imageColumns scans to.
 func imageDest(i *Image) []any {
 	return []any{&i.ID, &i.BatchID, &i.Status, &i.StorageKey, &i.ContentType, &i.OriginalName,
 		&i.SizeBytes, &i.Width, &i.Height, &i.JobID, &i.Caption, &i.Model, &i.Error,
 		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt,
-		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP, &i.Moderation, &i.ModReason, &i.NSFWScores, &i.CaptionSrc}
+		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP, &i.Moderation, &i.ModReason, &i.NSFWScores, &i.CaptionSrc,
+		&i.Confidence, &i.Certainty}
 }
 
 func scanImage(row pgx.Row) (Image, error) {
@@ -149,17 +162,24 @@ type Caption struct {
 	EncodeMS float64
 	DecodeMS float64
 	TotalMS  float64
+	// Confidence is the model's calibrated chance in [0, 1] that Text
+	// names the photo's subject right, and Certainty that chance in words
+	// (vocab.Sure, Probable or Unsure); nil and "" when the model has no
+	// calibration (remote engines, the test model).
+	Confidence *float64
+	Certainty  string
 }
 
-// MarkCaptionedTx stores the model's caption as the image's newest version
-// and notifies listeners; tx also completes the River job, so both happen
-// or neither.
+// MarkCaptionedTx stores the model's caption, with its confidence, as the
+// image's newest version and notifies listeners; tx also completes the
+// River job, so both happen or neither.
 func MarkCaptionedTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, c Caption) error {
-	_, err := tx.Exec(ctx, `WITH v AS (INSERT INTO caption_versions (image_id, text, source, model)
-			VALUES ($1, $2, $8, $3) RETURNING id)
+	_, err := tx.Exec(ctx, `WITH v AS (INSERT INTO caption_versions (image_id, text, source, model, confidence, certainty)
+			VALUES ($1, $2, $8, $3, $9, nullif($10, '')) RETURNING id)
 		UPDATE images SET status = $7, caption = $2, model = $3, caption_source = $8, caption_version = (SELECT id FROM v),
 		encode_ms = $4, decode_ms = $5, total_ms = $6, error = NULL, captioned_at = now()
-		WHERE id = $1`, id, c.Text, c.Model, c.EncodeMS, c.DecodeMS, c.TotalMS, vocab.Captioned, vocab.ByModel)
+		WHERE id = $1`, id, c.Text, c.Model, c.EncodeMS, c.DecodeMS, c.TotalMS, vocab.Captioned, vocab.ByModel,
+		c.Confidence, c.Certainty)
 	if err != nil {
 		return fmt.Errorf("storing caption of %s: %w", id, err)
 	}

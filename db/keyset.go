@@ -57,3 +57,26 @@ func (s *Store) listAfter(ctx context.Context, where string, after Cursor, limit
 	}
 	return imgs, nil
 }
+
+// PublicNeighbours are the images before and after at in the public
+// gallery's order (newest first, as PublicAfter lists it): newer is the
+// previous photo, older the next; uuid.Nil where there is none.
+func (s *Store) PublicNeighbours(ctx context.Context, at Cursor) (newer, older uuid.UUID, err error) {
+	const public = `visibility = $3 AND status = $4 AND moderation = $5`
+	args := []any{at.CreatedAt, at.ID, vocab.Public, vocab.Captioned, vocab.ModOK}
+	var n, o *uuid.UUID
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT id FROM images WHERE `+public+` AND (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT 1),
+		(SELECT id FROM images WHERE `+public+` AND (created_at, id) < ($1, $2) ORDER BY created_at DESC, id DESC LIMIT 1)`,
+		args...).Scan(&n, &o)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, fmt.Errorf("finding neighbouring photos: %w", err)
+	}
+	if n != nil {
+		newer = *n
+	}
+	if o != nil {
+		older = *o
+	}
+	return newer, older, nil
+}

@@ -94,7 +94,8 @@ func SetModerationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, state, reason
 }
 
 // SetCaptionTx makes text the image's caption, as a new version written by
-// a person (source vocab.ByOwner or ByStaff, author their account).
+// a person (source vocab.ByOwner or ByStaff, author their account). The
+// version has no confidence: a person's caption is shown plainly.
 func SetCaptionTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, text, source string, author uuid.UUID) error {
 	if _, err := tx.Exec(ctx, `WITH v AS (INSERT INTO caption_versions (image_id, text, source, author)
 			VALUES ($1, $2, $3, $4) RETURNING id)

@@ -29,17 +29,18 @@ type User struct {
 	CreatedAt      time.Time
 	BannedAt       *time.Time
 	BanReason      string
+	DisplayName    string // shown beside public photos; "" when not chosen
 }
 
 func (u User) Verified() bool { return u.VerifiedAt != nil }
 
 const userColumns = `id, email, password_hash, role, verified_at, session_epoch, coalesce(last_visibility, ''), created_at,
-	banned_at, coalesce(ban_reason, '')`
+	banned_at, coalesce(ban_reason, ''), coalesce(display_name, '')`
 
 // userDest is where a row of userColumns scans to.
 func userDest(u *User) []any {
 	return []any{&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.VerifiedAt, &u.SessionEpoch, &u.LastVisibility, &u.CreatedAt,
-		&u.BannedAt, &u.BanReason}
+		&u.BannedAt, &u.BanReason, &u.DisplayName}
 }
 
 func scanUser(row pgx.Row) (User, error) {
@@ -186,6 +187,41 @@ func (s *Store) RevokeAllAPITokens(ctx context.Context, id uuid.UUID) error {
 		return fmt.Errorf("revoking API tokens: %w", err)
 	}
 	return nil
+}
+
+// SetDisplayName sets the name an account shows beside its public
+// photos; "" clears it.
+func (s *Store) SetDisplayName(ctx context.Context, id uuid.UUID, name string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE users SET display_name = nullif($2, '') WHERE id = $1`, id, name); err != nil {
+		return fmt.Errorf("setting display name: %w", err)
+	}
+	return nil
+}
+
+// DisplayNames are the chosen names of the given accounts; an account
+// without one is left out.
+func (s *Store) DisplayNames(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]string, error) {
+	names := map[uuid.UUID]string{}
+	if len(ids) == 0 {
+		return names, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, display_name FROM users WHERE id = ANY ($1) AND display_name IS NOT NULL`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading display names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uuid.UUID
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("reading display names: %w", err)
+		}
+		names[id] = name
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading display names: %w", err)
+	}
+	return names, nil
 }
 
 // SetLastVisibility remembers the visibility an account last uploaded with.

@@ -12,7 +12,7 @@ import (
 )
 
 func (h *Handler) accountForms(v Viewer) views.AccountForms {
-	return views.AccountForms{Email: v.Email, Verified: v.Verified, Role: v.Role}
+	return views.AccountForms{Email: v.Email, Verified: v.Verified, Role: v.Role, DisplayName: v.DisplayName}
 }
 
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {

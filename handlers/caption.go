@@ -61,7 +61,8 @@ func (h *Handler) editCaption(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isHTMX(r) {
-		img.Caption, img.CaptionSrc = text, source
+		// A person's caption has no confidence: shown plainly.
+		img.Caption, img.CaptionSrc, img.Confidence, img.Certainty = text, source, nil, ""
 		h.render(w, r, http.StatusOK, views.ImageUpdate(toView(img, v)))
 		return
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -8,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"captionai/db"
 	"captionai/testutil"
+	"captionai/vocab"
 )
 
 // captionAll marks every image captioned, as if a worker had run: the
@@ -24,21 +27,11 @@ func (s *testServer) captionAll(t *testing.T) {
 	}
 }
 
-// captioned stores a caption for id as the worker does.
+// captioned stores a caption for id as the worker does, from a model
+// that measures no confidence.
 func (s *testServer) captioned(t *testing.T, id, text string) {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if err := db.MarkCaptionedTx(ctx, tx, uuid.MustParse(id), db.Caption{Text: text, Model: "tiny-random"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s.captionedAs(t, id, db.Caption{Text: text, Model: "tiny-random"})
 }
 
 func getCaptionJSON(t *testing.T, v *testutil.Visitor, id string) map[string]any {
@@ -174,4 +167,155 @@ func TestRegenerateQueuesANewJob(t *testing.T) {
 	if _, hist := p.owner.Get("/images/" + id + "/captions"); !strings.Contains(hist, "first caption") {
 		t.Error("the old caption left the history")
 	}
+}
+
+// captionedAs stores c as id's caption through the function the caption
+// job uses.
+func (s *testServer) captionedAs(t *testing.T, id string, c db.Caption) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := db.MarkCaptionedTx(ctx, tx, uuid.MustParse(id), c); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A probable caption is hedged wherever it is shown, in the alt text too,
+// and the JSON carries its confidence; a person's edit is shown plainly,
+// and restoring the model's brings the hedge back.
+func TestProbableCaptionIsHedged(t *testing.T) {
+	t.Parallel()
+	p := newPeople(t)
+	id := p.public
+	conf := 0.42
+	p.s.captionedAs(t, id, db.Caption{Text: "a dog runs on grass", Model: "captionai-flickr8k",
+		Confidence: &conf, Certainty: vocab.Probable})
+
+	const alt = `alt="Probably: a dog runs on grass"`
+	const shown = `<span class="hedge">Probably: </span>a dog runs on grass`
+	hedged := func(where, page string) {
+		t.Helper()
+		if !strings.Contains(page, alt) || !strings.Contains(page, shown) {
+			t.Errorf("%s: no hedge in the caption or its alt text:\n%s", where, page)
+		}
+	}
+	_, page := p.anon.Get("/images/" + id)
+	hedged("image page", page)
+	if !strings.Contains(page, "<title>Probably: a dog runs on grass") || !strings.Contains(page, "42%, probably right") {
+		t.Error("image page: the title is not hedged, or the details lack the confidence")
+	}
+	_, home := p.anon.Get("/")
+	hedged("gallery", home)
+	_, me := p.owner.Get("/me")
+	hedged("/me", me)
+	_, admin := p.admin.Get("/admin")
+	if !strings.Contains(admin, alt) || !strings.Contains(admin, shown) {
+		t.Error("admin list: the caption is not hedged")
+	}
+	// The SSE fragments: the image page's parts, and /me's cards.
+	if _, ev := p.anon.Get("/images/" + id + "/events"); !strings.Contains(ev, alt) || !strings.Contains(ev, shown) {
+		t.Errorf("image events not hedged: %s", ev)
+	}
+	// /me's stream stays open for the owner's other uploads, still queued.
+	if ev := streamUntil(t, p.owner, "/me/events", shown); !strings.Contains(ev, alt) || !strings.Contains(ev, shown) {
+		t.Errorf("/me events not hedged: %s", ev)
+	}
+
+	m := getCaptionJSON(t, p.anon, id)
+	if m["confidence"] != 0.42 || m["certainty"] != "probable" || m["caption"] != "a dog runs on grass" {
+		t.Errorf("json: %v", m)
+	}
+	if code, body := p.anon.Get("/api/images/"+id, "Accept", "application/json"); code != 200 ||
+		!strings.Contains(body, `"confidence":0.42`) || !strings.Contains(body, `"certainty":"probable"`) {
+		t.Errorf("api: %d %s", code, body)
+	}
+	if _, hist := p.owner.Get("/images/" + id + "/captions"); !strings.Contains(hist, "confidence 42%, probably right") || !strings.Contains(hist, shown) {
+		t.Errorf("history does not show the confidence:\n%s", hist)
+	}
+
+	// The owner's own words: certain, shown plainly, no confidence.
+	if code, _, _ := p.owner.Form("/images/"+id+"/caption", url.Values{"text": {"Rex runs on the lawn"}}); code != http.StatusSeeOther {
+		t.Fatalf("owner editing: %d", code)
+	}
+	_, page = p.anon.Get("/images/" + id)
+	if strings.Contains(page, "Probably:") || !strings.Contains(page, `alt="Rex runs on the lawn"`) || strings.Contains(page, "probably right") {
+		t.Errorf("the edited caption is still hedged:\n%s", page)
+	}
+	if m := getCaptionJSON(t, p.anon, id); m["confidence"] != nil || m["certainty"] != nil || m["edited"] != true {
+		t.Errorf("json after the edit: %v", m)
+	}
+	code, frag, _ := p.owner.Form("/images/"+id+"/caption", url.Values{"text": {"Rex on the lawn"}}, "HX-Request", "true")
+	if code != 200 || strings.Contains(frag, "Probably:") || !strings.Contains(frag, `alt="Rex on the lawn"`) {
+		t.Errorf("htmx edit: %d %s", code, frag)
+	}
+	_, hist := p.owner.Get("/images/" + id + "/captions")
+	if !strings.Contains(hist, "confidence 42%, probably right") || strings.Count(hist, "confidence ") != 1 {
+		t.Errorf("history after the edits: the model's confidence once, none for people's:\n%s", hist)
+	}
+
+	// Restoring the model's version brings its confidence back.
+	var first int64
+	p.s.pool.QueryRow(context.Background(), `SELECT min(id) FROM caption_versions`).Scan(&first)
+	if code, _, _ := p.owner.Form("/images/"+id+"/captions/"+itoaTest(first)+"/restore", nil); code != http.StatusSeeOther {
+		t.Fatalf("restore: %d", code)
+	}
+	_, page = p.anon.Get("/images/" + id)
+	hedged("image page after restore", page)
+	if m := getCaptionJSON(t, p.anon, id); m["confidence"] != 0.42 || m["certainty"] != "probable" || m["edited"] != false {
+		t.Errorf("json after restore: %v", m)
+	}
+}
+
+// Sure captions, and those of models that measure nothing, are shown
+// plainly; the history says when nothing was measured.
+func TestSureAndUnmeasuredCaptionsArePlain(t *testing.T) {
+	t.Parallel()
+	p := newPeople(t)
+	sure := 0.93
+	p.s.captionedAs(t, p.public, db.Caption{Text: "two dogs play", Model: "captionai-flickr8k", Confidence: &sure, Certainty: vocab.Sure})
+	p.s.captionedAs(t, p.unlisted, db.Caption{Text: "a man on a bike", Model: "tiny-random"})
+	_, page := p.anon.Get("/images/" + p.public)
+	if strings.Contains(page, "Probably:") || !strings.Contains(page, `alt="two dogs play"`) || !strings.Contains(page, "93%, sure") {
+		t.Errorf("sure caption:\n%s", page)
+	}
+	if m := getCaptionJSON(t, p.anon, p.public); m["confidence"] != 0.93 || m["certainty"] != "sure" {
+		t.Errorf("json: %v", m)
+	}
+	if m := getCaptionJSON(t, p.anon, p.unlisted); m["confidence"] != nil || m["certainty"] != nil {
+		t.Errorf("unmeasured json: %v", m)
+	}
+	if _, hist := p.owner.Get("/images/" + p.unlisted + "/captions"); !strings.Contains(hist, "confidence not measured") {
+		t.Error("the history does not say the confidence was not measured")
+	}
+}
+
+// streamUntil reads the event stream at path until it has sent want, or
+// for at most 5 s, and returns what it read.
+func streamUntil(t *testing.T, v *testutil.Visitor, path, want string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", v.Base+path, nil)
+	res, err := v.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got strings.Builder
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		got.WriteString(sc.Text() + "\n")
+		if strings.Contains(got.String(), want) {
+			break
+		}
+	}
+	return got.String()
 }

@@ -24,7 +24,7 @@ func (h *Handler) captionHistory(w http.ResponseWriter, r *http.Request) {
 	rows := make([]views.CaptionVersion, len(versions))
 	for i, c := range versions {
 		rows[i] = views.CaptionVersion{ID: c.ID, Text: c.Text, Source: c.Source, Model: c.Model, Author: c.AuthorEmail,
-			At: c.CreatedAt, Good: c.Good, Bad: c.Bad, Current: c.Current}
+			At: c.CreatedAt, Good: c.Good, Bad: c.Bad, Current: c.Current, Confidence: c.Confidence, Certainty: c.Certainty}
 	}
 	h.render(w, r, http.StatusOK, views.CaptionHistoryPage(toView(img, v), rows))
 }

@@ -69,7 +69,7 @@ func TestBadTextIsRefused(t *testing.T) {
 			t.Errorf("q=%s: %d", q, code)
 		}
 	}
-	if code, body := v.Get("/?q=dog", "Accept", "application/json"); code != 200 || strings.Contains(body, "error") {
+	if code, body := v.Get("/gallery?q=dog", "Accept", "application/json"); code != 200 || strings.Contains(body, "error") {
 		t.Errorf("plain search: %d", code)
 	}
 }

@@ -86,7 +86,7 @@ func FuzzGallerySearch(f *testing.F) {
 	}
 	s := newTestServer(f)
 	f.Fuzz(func(t *testing.T, q string) {
-		res, err := http.Get(s.URL + "/?q=" + url.QueryEscape(q))
+		res, err := http.Get(s.URL + "/gallery?q=" + url.QueryEscape(q))
 		if err != nil {
 			t.Fatal(err)
 		}

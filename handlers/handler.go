@@ -22,6 +22,7 @@ import (
 	"captionai/metrics"
 	"captionai/notify"
 	"captionai/storage"
+	"captionai/views"
 )
 
 // ImageStore is the part of the storage layer the image handlers use.
@@ -33,6 +34,8 @@ type ImageStore interface {
 	PublicAfter(ctx context.Context, query string, after db.Cursor, limit int) ([]db.Image, error)
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
 	CreateReport(ctx context.Context, r db.Report) (bool, error)
+	PublicNeighbours(ctx context.Context, at db.Cursor) (newer, older uuid.UUID, err error)
+	DisplayNames(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]string, error)
 	CaptionRatings(ctx context.Context, imageID, viewer uuid.UUID) (db.Ratings, error)
 	CaptionHistory(ctx context.Context, imageID uuid.UUID) ([]db.CaptionVersion, error)
 	Rate(ctx context.Context, imageID, userID uuid.UUID, rating string) error
@@ -52,6 +55,7 @@ type UserStore interface {
 	SetRole(ctx context.Context, id uuid.UUID, role, grantedBy string, vouch bool, by *db.Audit) (db.User, error)
 	SetPassword(ctx context.Context, id uuid.UUID, hash string) error
 	SetLastVisibility(ctx context.Context, id uuid.UUID, visibility string) error
+	SetDisplayName(ctx context.Context, id uuid.UUID, name string) error
 	BeginLogin(ctx context.Context, email string, ip netip.Addr) (time.Duration, error)
 	LoginSucceeded(ctx context.Context, email string, ip netip.Addr) error
 	ClearLoginFailures(ctx context.Context, email string) error
@@ -116,6 +120,9 @@ type Handler struct {
 	JobsUI http.Handler
 	// Metrics times requests and counts event streams; nil records nothing.
 	Metrics *metrics.Metrics
+	// Site is who runs this server and what it does with photos, for the
+	// footer, /terms and /privacy.
+	Site views.Site
 }
 
 // JobsUIPrefix is where River's UI is mounted; it must be given to riverui
@@ -128,7 +135,7 @@ func (h *Handler) Routes() http.Handler {
 	// A session store that cannot be read (database down) gets our error
 	// page, not scs's bare text.
 	h.Sessions.ErrorFunc = h.serverError
-	r.Use(h.clientAddr(), h.logRequests, h.Metrics.Middleware, middleware.Recoverer, securityHeaders, minBodyRate)
+	r.Use(h.clientAddr(), h.logRequests, h.Metrics.Middleware, middleware.Recoverer, securityHeaders, minBodyRate, h.withSite)
 	r.Get("/healthz", h.healthz)
 	r.Get("/readyz", h.readyz)
 	r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(h.Static)))
@@ -145,6 +152,9 @@ func (h *Handler) Routes() http.Handler {
 
 		r.Get("/", h.home)
 		r.Get("/fragments/gallery", h.galleryFragment)
+		r.Get("/gallery", h.galleryPage)
+		r.Get("/terms", h.terms)
+		r.Get("/privacy", h.privacy)
 		r.With(h.uploadSlots).Post("/images", h.upload)
 		r.Get("/images/{id}", h.image)
 		r.Get("/images/{id}/file", h.file)
@@ -172,6 +182,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Post("/account/password", h.changePassword)
 		r.Post("/account/delete", h.deleteAccount)
 		r.Post("/account/verify", h.resendVerification)
+		r.Post("/account/name", h.setDisplayName)
 		r.Get("/account/tokens", h.tokensPage)
 		r.Post("/account/tokens", h.createToken)
 		r.Post("/account/tokens/{id}/revoke", h.revokeToken)
@@ -222,7 +233,7 @@ func staticFiles(fsys fs.FS) http.Handler {
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
@@ -243,7 +254,7 @@ func (h *Handler) serveJobsUI(w http.ResponseWriter, r *http.Request) {
 // jobsUICSP is securityHeaders' policy plus the one thing riverui's SPA
 // needs: <style> elements it writes at run time (its toasts' CSS-in-JS, its
 // theme switch). Style attributes and every script stay as strict.
-const jobsUICSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; style-src-elem 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+const jobsUICSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; style-src-elem 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 
 func (h *Handler) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

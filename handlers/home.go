@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -8,43 +9,50 @@ import (
 	"captionai/views"
 )
 
-const galleryPageSize = 24
+const (
+	galleryPageSize = 24
+	// latestPhotos is how many public photos the home page shows.
+	latestPhotos = 8
+)
 
-// home shows the upload form and the public gallery, a page at a time.
+// home leads with the upload form, then the latest public photos. The
+// gallery's search and pages moved to /gallery, where old links go.
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
-	gallery, err := h.gallery(r)
+	if q := r.URL.Query(); q.Has("q") || q.Has("cursor") || q.Has("before") {
+		http.Redirect(w, r, "/gallery?"+r.URL.RawQuery, http.StatusMovedPermanently)
+		return
+	}
+	latest, err := h.latest(r.Context(), r)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.HomePage(h.uploadForm(r), gallery))
+	h.render(w, r, http.StatusOK, views.HomePage(h.uploadForm(r), latest))
 }
 
-// galleryFragment is the gallery's first page alone, for the home page to
+// galleryFragment is the home page's latest photos alone, for it to
 // refresh itself with after an upload and as captions arrive.
 func (h *Handler) galleryFragment(w http.ResponseWriter, r *http.Request) {
-	imgs, err := h.DB.PublicAfter(r.Context(), "", db.Cursor{}, galleryPageSize+1)
+	latest, err := h.latest(r.Context(), r)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.PublicGallery(h.page(r, imgs, db.Cursor{}, "/", "")))
+	h.render(w, r, http.StatusOK, views.LatestPhotos(latest))
+}
+
+// latest are the newest public photos, with their uploaders' names.
+func (h *Handler) latest(ctx context.Context, r *http.Request) ([]views.Image, error) {
+	imgs, err := h.DB.PublicAfter(ctx, "", db.Cursor{}, latestPhotos)
+	if err != nil {
+		return nil, err
+	}
+	out := toViews(imgs, viewerFrom(r.Context()))
+	return out, h.nameUploaders(ctx, imgs, out)
 }
 
 // maxQueryLen bounds a gallery search; longer input is cut, not refused.
 const maxQueryLen = 200
-
-// gallery reads the page of public images given by ?cursor=, only those
-// whose captions match ?q= when it is given.
-func (h *Handler) gallery(r *http.Request) (views.Gallery, error) {
-	at := pageAt(r)
-	q := searchQuery(r)
-	imgs, err := h.DB.PublicAfter(r.Context(), q, at, galleryPageSize+1)
-	if err != nil {
-		return views.Gallery{}, err
-	}
-	return h.page(r, imgs, at, "/", q), nil
-}
 
 func searchQuery(r *http.Request) string {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))

@@ -1,8 +1,11 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
+
+	"github.com/google/uuid"
 
 	"captionai/db"
 	"captionai/views"
@@ -22,8 +25,13 @@ type imageJSON struct {
 	// staff); Edited is true when a person did.
 	CaptionSource string `json:"caption_source"`
 	Edited        bool   `json:"edited"`
-	// Confidence stays null until the model computes one.
+	// Confidence is the model's calibrated chance in [0, 1] that the
+	// current caption names the photo's subject right, and Certainty
+	// that chance in words (sure, probable: shown as "Probably: ...",
+	// unsure: the caption is a safe description); both null for a
+	// person's caption and for models that measure none.
 	Confidence *float64     `json:"confidence"`
+	Certainty  *string      `json:"certainty"`
 	Ratings    *ratingsJSON `json:"ratings,omitempty"`
 }
 
@@ -43,6 +51,7 @@ func newImageJSON(img db.Image) imageJSON {
 		ID: img.ID.String(), Status: img.Status, Caption: opt(img.Caption), Model: opt(img.Model),
 		Error: opt(img.Error), CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
 		CaptionSource: img.CaptionSrc, Edited: img.CaptionSrc != vocab.ByModel,
+		Confidence: img.Confidence, Certainty: opt(img.Certainty),
 	}
 }
 
@@ -75,5 +84,33 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 	view := toView(img, v)
 	view.Ratings = views.Ratings{Good: ratings.Good, Bad: ratings.Bad, Mine: ratings.Mine}
 	view.Models = h.Models
+	if err := h.placeInGallery(r.Context(), img, &view); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, views.ImagePage(view))
+}
+
+// placeInGallery names the uploader and, for a photo of the public
+// gallery, finds the photos before and after it there.
+func (h *Handler) placeInGallery(ctx context.Context, img db.Image, view *views.Image) error {
+	one := []views.Image{*view}
+	if err := h.nameUploaders(ctx, []db.Image{img}, one); err != nil {
+		return err
+	}
+	view.Uploader = one[0].Uploader
+	if img.Visibility != vocab.Public || img.Status != vocab.Captioned || img.Moderation != vocab.ModOK {
+		return nil
+	}
+	newer, older, err := h.DB.PublicNeighbours(ctx, db.Cursor{CreatedAt: img.CreatedAt, ID: img.ID})
+	if err != nil {
+		return err
+	}
+	if newer != uuid.Nil {
+		view.NewerID = newer.String()
+	}
+	if older != uuid.Nil {
+		view.OlderID = older.String()
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,11 +52,14 @@ func (h *Handler) meEvents(w http.ResponseWriter, r *http.Request) {
 // links keep query, the gallery's caption search ("" for none).
 func (h *Handler) page(r *http.Request, imgs []db.Image, at db.Cursor, path, query string) views.Gallery {
 	v := viewerFrom(r.Context())
-	g := views.Gallery{Query: query}
+	g := views.Gallery{Query: query, Page: pageNumber(r, at)}
 	link := func(cursor string) string {
 		q := url.Values{}
 		if cursor != "" {
 			q.Set("cursor", cursor)
+			if g.Page > 0 {
+				q.Set("page", strconv.Itoa(g.Page+1))
+			}
 		}
 		if g.Query != "" {
 			q.Set("q", g.Query)
@@ -75,6 +79,20 @@ func (h *Handler) page(r *http.Request, imgs []db.Image, at db.Cursor, path, que
 	}
 	g.Images = toViews(imgs, v)
 	return g
+}
+
+// pageNumber is the page's number for people (its title says "page 2"):
+// 1 on the first page, else ?page=, which the Older links count up; 0 for
+// a later page of no known number (a ?before= link, say).
+func pageNumber(r *http.Request, at db.Cursor) int {
+	if at.CreatedAt.IsZero() {
+		return 1
+	}
+	n, err := strconv.Atoi(r.URL.Query().Get("page"))
+	if err != nil || n < 2 {
+		return 0
+	}
+	return min(n, 1_000_000)
 }
 
 // pageAt is where a page of images starts: ?cursor= (created_at and id, so

@@ -97,6 +97,7 @@ func toView(img db.Image, v Viewer) views.Image {
 		Width: img.Width, Height: img.Height, SizeBytes: img.SizeBytes,
 		EncodeMS: img.EncodeMS, DecodeMS: img.DecodeMS, TotalMS: img.TotalMS,
 		CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
+		Confidence: img.Confidence, Certainty: img.Certainty,
 	}
 }
 

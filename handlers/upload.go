@@ -440,12 +440,12 @@ func (h *Handler) refuseUpload(w http.ResponseWriter, r *http.Request, e *upload
 		form.Message, form.FileErrors = e.message, e.files
 		// A body cut off mid-read has cancelled the request's context; the
 		// page is still owed.
-		gallery, err := h.gallery(r.WithContext(context.WithoutCancel(r.Context())))
+		latest, err := h.latest(context.WithoutCancel(r.Context()), r)
 		if err != nil {
 			h.serverError(w, r, err)
 			return
 		}
-		h.render(w, r, e.status, views.HomePage(form, gallery))
+		h.render(w, r, e.status, views.HomePage(form, latest))
 	}
 }
 

@@ -20,6 +20,9 @@ type Viewer struct {
 	Role     string // vocab.User, RoleModerator or RoleAdmin; "" when not signed in
 	Verified bool
 	GuestID  uuid.UUID
+	// DisplayName is the account's name beside its public photos; "" for
+	// none.
+	DisplayName string
 }
 
 func (v Viewer) SignedIn() bool { return v.UserID != uuid.Nil }
@@ -69,7 +72,7 @@ func (h *Handler) identify(next http.Handler) http.Handler {
 			u, err := h.Users.UserByID(ctx, id)
 			switch {
 			case err == nil && u.BannedAt == nil && h.Sessions.GetString(ctx, sessStamp) == sessionStamp(u):
-				v.UserID, v.Email, v.Role, v.Verified = u.ID, u.Email, u.Role, u.Verified()
+				v.UserID, v.Email, v.Role, v.Verified, v.DisplayName = u.ID, u.Email, u.Role, u.Verified(), u.DisplayName
 			case err == nil, errors.Is(err, db.ErrNotFound):
 				// The password or the role changed since this session signed
 				// in, or the account was banned or deleted: it is signed out.

@@ -138,6 +138,8 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	if err := db.MarkCaptionedTx(ctx, tx, id, db.Caption{
 		Text: res.Text, Model: modelName,
 		EncodeMS: ms(res.Encode), DecodeMS: ms(res.Decode), TotalMS: ms(res.Total),
+		// nil and "" for engines and uncalibrated models: shown plainly.
+		Confidence: res.Confidence, Certainty: res.Certainty,
 	}); err != nil {
 		return err
 	}
@@ -162,6 +164,9 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	}
 	attrs := []any{"image", id, "model", modelName, "caption", res.Text,
 		"encode_ms", ms(res.Encode), "decode_ms", ms(res.Decode), "total_ms", ms(res.Total)}
+	if res.Confidence != nil {
+		attrs = append(attrs, "confidence", *res.Confidence, "certainty", res.Certainty)
+	}
 	if scores != nil {
 		attrs = append(attrs, "nsfw_ms", ms(nsfwTook), "held", held)
 	}

@@ -37,6 +37,16 @@ type Image struct {
 	CanRate     bool   // the visitor is signed in
 	Ratings     Ratings
 	Models      []string // captioners a new caption may be asked of; a choice shows when there are several
+	// Confidence and Certainty are the model's measure of the current
+	// caption: nil and "" for people's edits and uncalibrated models.
+	Confidence *float64
+	Certainty  string // vocab.Sure, Probable, Unsure or ""
+	// Uploader is who uploaded it as public pages name them: a display
+	// name, vocab.GuestUploader or MemberUploader; "" where not shown.
+	Uploader string
+	// NewerID and OlderID are the photos before and after it in the public
+	// gallery, for its page's previous and next links; "" for none.
+	NewerID, OlderID string
 }
 
 func (i Image) URL() string       { return "/images/" + i.ID }
@@ -50,12 +60,30 @@ func SSEName(id string) string { return "image-" + id }
 // SSEName is the event that carries this image's new HTML on every stream.
 func (i Image) SSEName() string { return SSEName(i.ID) }
 
-// Alt is the image's alternative text: its caption once there is one.
+// Alt is the image's alternative text: its caption once there is one,
+// hedged as the page shows it ("Probably: a dog runs on grass").
 func (i Image) Alt() string {
 	if i.Caption != "" {
-		return i.Caption
+		return i.Hedge() + i.Caption
 	}
 	return "Uploaded photo " + i.Name
+}
+
+// Hedge is what goes before the caption wherever it is shown or read:
+// "Probably: " for a probable caption, "" otherwise.
+func (i Image) Hedge() string { return vocab.Hedge(i.Certainty) }
+
+// ConfidenceText is a model's confidence for people: "42%, probably
+// right", or "not measured" without one.
+func ConfidenceText(confidence *float64, certainty string) string {
+	if confidence == nil {
+		return "not measured"
+	}
+	s := fmt.Sprintf("%.0f%%", *confidence*100)
+	if l := vocab.CertaintyLabel(certainty); l != "" {
+		s += ", " + l
+	}
+	return s
 }
 
 // StatusLabel is the status in words for people.
@@ -92,6 +120,7 @@ type Gallery struct {
 	NextURL  string // empty on the last page
 	FirstURL string // empty on the first page
 	Query    string // the caption search, if any
+	Page     int    // 1 on the first page, counted along the Older links; 0: a later page of unknown number
 }
 
 // HumanBytes is a size for people: "3.2 MB", "12 KB".
@@ -110,6 +139,8 @@ func ms(v float64) string { return fmt.Sprintf("%.0f ms", v) }
 func timeAttr(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func timeText(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
+func dateText(t time.Time) string { return t.UTC().Format("2 Jan 2006") }
 
 func itoa(n int) string { return fmt.Sprint(n) }
 

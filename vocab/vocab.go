@@ -178,3 +178,13 @@ func CertaintyLabel(c string) string {
 	}
 	return ""
 }
+
+// Uploader names beside public photos: an account's chosen display name,
+// or else one of these; never an email address.
+const (
+	GuestUploader  = "guest"  // uploaded without an account
+	MemberUploader = "member" // an account that chose no display name
+)
+
+// MaxDisplayName is the longest display name, in characters.
+const MaxDisplayName = 40

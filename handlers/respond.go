@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"captionai/db"
+	"captionai/imagefile"
 	"captionai/views"
 	"captionai/vocab"
 )
@@ -88,7 +89,7 @@ func (h *Handler) loadImage(w http.ResponseWriter, r *http.Request) (db.Image, b
 }
 
 func toView(img db.Image, v Viewer) views.Image {
-	return views.Image{
+	out := views.Image{
 		Visibility: img.Visibility, CanEdit: v.CanEdit(img), CanRetry: v.IsStaff() && img.Status == vocab.Failed,
 		Moderation: img.Moderation, ModReason: img.ModReason, Owned: v.Owns(img), Staff: v.IsStaff(),
 		CaptionSrc: img.CaptionSrc, CanRate: v.SignedIn(),
@@ -99,6 +100,16 @@ func toView(img db.Image, v Viewer) views.Image {
 		CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
 		Confidence: img.Confidence, Certainty: img.Certainty,
 	}
+	for _, d := range img.Derivatives {
+		r := views.Rendition{URL: derivativeURL(img, d), Width: d.Width, Height: d.Height}
+		switch d.Kind {
+		case imagefile.Card:
+			out.Card = r
+		case imagefile.View:
+			out.View = r
+		}
+	}
+	return out
 }
 
 func toViews(imgs []db.Image, v Viewer) []views.Image {

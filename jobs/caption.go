@@ -3,10 +3,12 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"log/slog"
 	"time"
 
@@ -72,6 +74,11 @@ type CaptionWorker struct {
 	// fails: at once when it is unreachable, on the job's last attempt
 	// otherwise. Nil: the engine's errors are the job's.
 	Fallback Captioner
+	// Derive stores the display sizes, made from the decode the models
+	// use when the image has none yet; their rows go in the caption's
+	// transaction. A failure there is logged, not the job's: the backfill
+	// tries again. Nil: none are made.
+	Derive *Deriver
 }
 
 func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) error {
@@ -98,9 +105,14 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 		return err
 	}
 	decodeStart := time.Now()
-	pixels, release, err := w.DecodeBudget.Decode(ctx, f)
-	decodeTook := time.Since(decodeStart)
+	file, err := io.ReadAll(f)
 	f.Close()
+	if err != nil {
+		return err
+	}
+	needSizes := w.Derive != nil && !hasAllDerivatives(img.Derivatives)
+	pixels, made, deriveTook, release, err := w.decode(ctx, img, file, needSizes)
+	decodeTook := time.Since(decodeStart) - deriveTook
 	// Deferred too, for a panic in the model: a budget never released would
 	// stall every later job.
 	defer release()
@@ -129,6 +141,19 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 		return w.modelFailed(ctx, job, "The captioning model failed: ", err)
 	}
 
+	var derivs []db.Derivative
+	if len(made) > 0 {
+		start := time.Now()
+		if derivs, err = w.Derive.Put(ctx, id, made); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			w.Log.Warn("storing derivatives: the backfill tries again", "image", id, "err", err)
+			derivs = nil
+		}
+		deriveTook += time.Since(start)
+	}
+
 	tx, err := w.DB.Begin(ctx)
 	if err != nil {
 		return err
@@ -151,8 +176,14 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 			return err
 		}
 	}
+	if len(derivs) > 0 {
+		if err := saveDerivativesTx(ctx, tx, id, derivs); err != nil {
+			return err
+		}
+	}
 	// Stored on the job (River's UI shows it) and read by the metrics.
-	stages := metrics.CaptionStages{DecodeMS: ms(decodeTook), NSFWMS: ms(nsfwTook), EncoderMS: ms(res.Encode), DecoderMS: ms(res.Decode)}
+	stages := metrics.CaptionStages{DecodeMS: ms(decodeTook), NSFWMS: ms(nsfwTook), EncoderMS: ms(res.Encode), DecoderMS: ms(res.Decode),
+		DerivativesMS: ms(deriveTook)}
 	if err := river.RecordOutput(ctx, stages); err != nil {
 		w.Log.Warn("recording the stage times", "image", id, "err", err)
 	}
@@ -170,8 +201,46 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	if scores != nil {
 		attrs = append(attrs, "nsfw_ms", ms(nsfwTook), "held", held)
 	}
+	if derivs != nil {
+		attrs = append(attrs, "derivatives_ms", ms(deriveTook))
+	}
 	w.Log.Info("captioned", attrs...)
 	return nil
+}
+
+// decode decodes the file once with libvips, shrunk on load to what the
+// models need (and, with sizes, what the display sizes need, which it then
+// makes from the same pixels), within the decode budget. A file libvips
+// cannot read goes through Go's decoders instead (and gets no sizes); one
+// neither can read is the error. release gives the budget back once the
+// pixels are no longer used; deriveTook is the part spent on the sizes.
+func (w *CaptionWorker) decode(ctx context.Context, img db.Image, file []byte, sizes bool) (
+	pixels image.Image, made []imagefile.Derivative, deriveTook time.Duration, release func(), err error) {
+	release, err = w.DecodeBudget.Acquire(ctx, imagefile.SharedCost(file))
+	if err != nil {
+		return nil, nil, 0, release, err
+	}
+	d, verr := imagefile.DecodeShared(file, sizes, modelSide(img.Width, img.Height))
+	if verr == nil {
+		return d.Pixels, d.Derivatives, d.DeriveTook, release, nil
+	}
+	release()
+	pixels, release, err = w.DecodeBudget.Decode(ctx, bytes.NewReader(file))
+	if err == nil {
+		w.Log.Warn("libvips could not decode the file, Go's decoder could: no display sizes", "image", img.ID, "err", verr)
+	}
+	return pixels, nil, 0, release, err
+}
+
+// modelSide is the long side of the pixels the models get for a w×h
+// image: imagefile.ModelSide, or more for an image so long and thin that
+// its short side would fall under the models' 224 px input.
+func modelSide(w, h int) int {
+	long, short := max(w, h), min(w, h)
+	if short <= 0 {
+		return imagefile.ModelSide
+	}
+	return min(max(imagefile.ModelSide, (224*long+short-1)/short), 4096)
 }
 
 // captioner is the one named, or the default for ""; nil if none is.

@@ -72,7 +72,8 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	if budget == nil {
 		budget = imagefile.NewBudget(imagefile.DefaultBudget)
 	}
-	cw := &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget, NSFWHold: c.NSFWHold}
+	deriver := &Deriver{Files: c.Files, Budget: budget}
+	cw := &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget, NSFWHold: c.NSFWHold, Derive: deriver}
 	if c.NSFW != nil { // a nil *inference.NSFW would make a non-nil Classifier
 		cw.NSFW = c.NSFW
 	}
@@ -89,6 +90,7 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	river.AddWorker(workers, &VerifyEmailWorker{Mailer: mailer})
 	river.AddWorker(workers, &AccountExistsWorker{Mailer: mailer})
 	river.AddWorker(workers, &HousekeepingWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log})
+	river.AddWorker(workers, &BackfillDerivativesWorker{DB: c.DB, Deriver: *deriver, Log: c.Log})
 
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: c.Log,
@@ -109,6 +111,9 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 				func() (river.JobArgs, *river.InsertOpts) { return HousekeepingArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(BackfillInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return BackfillDerivativesArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 		},
 	})

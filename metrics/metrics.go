@@ -45,7 +45,7 @@ func New(log *slog.Logger) *Metrics {
 		}, []string{"route", "method", "status"}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "captionai_caption_stage_seconds",
-			Help:    "Time of each stage of a stored caption: decode (the image file), nsfw (the upload check), encoder and decoder (the model).",
+			Help:    "Time of each stage of a stored caption: decode (the image file), nsfw (the upload check), encoder and decoder (the model), derivatives (the display sizes).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"stage"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -130,6 +130,8 @@ type CaptionStages struct {
 	NSFWMS    float64 `json:"nsfw_ms"`    // the upload check
 	EncoderMS float64 `json:"encoder_ms"` // the model's image encoder
 	DecoderMS float64 `json:"decoder_ms"` // the model's text decoder
+	// DerivativesMS is making and storing the display sizes (imagefile.Derive).
+	DerivativesMS float64 `json:"derivatives_ms,omitempty"`
 }
 
 // ObserveCaption records the stages of one stored caption.
@@ -140,7 +142,7 @@ func (m *Metrics) ObserveCaption(s CaptionStages) {
 	for _, st := range []struct {
 		name string
 		ms   float64
-	}{{"decode", s.DecodeMS}, {"nsfw", s.NSFWMS}, {"encoder", s.EncoderMS}, {"decoder", s.DecoderMS}} {
+	}{{"decode", s.DecodeMS}, {"nsfw", s.NSFWMS}, {"encoder", s.EncoderMS}, {"decoder", s.DecoderMS}, {"derivatives", s.DerivativesMS}} {
 		if st.ms > 0 {
 			m.stages.WithLabelValues(st.name).Observe(st.ms / 1000)
 		}

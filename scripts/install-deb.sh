@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# install-deb.sh COMMAND:PACKAGE...: installs, in one apt-get run, the
-# Debian packages whose command is missing (the tests' chromium, exiftool).
+# install-deb.sh CHECK:PACKAGE...: installs, in one apt-get run, the
+# Debian packages whose check fails. CHECK is a command that must be on PATH
+# (the tests' chromium, exiftool) or, ending in .pc, a pkg-config module that
+# must be installed (vips.pc: libvips-dev, which the build links against).
 set -euo pipefail
 missing=()
 for pair in "$@"; do
-  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  check=${pair%%:*}
+  if [[ $check == *.pc ]]; then
+    pkg-config --exists "${check%.pc}" 2>/dev/null || missing+=("${pair#*:}")
+  else
+    command -v "$check" >/dev/null || missing+=("${pair#*:}")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
+
 	"captionai/vocab"
 )
 
@@ -47,7 +49,71 @@ type Image struct {
 	// NewerID and OlderID are the photos before and after it in the public
 	// gallery, for its page's previous and next links; "" for none.
 	NewerID, OlderID string
+	// Card and View are its display sizes (480 and 1600 px on the long
+	// side, never larger than the original); zero until the worker has
+	// made them, and pages show the original meanwhile.
+	Card, View Rendition
 }
+
+// Rendition is one file of an image that a page can show: a display size
+// or the original.
+type Rendition struct {
+	URL           string
+	Width, Height int
+}
+
+// sizes attributes: how wide each kind of picture is laid out (see
+// app.css), so the browser picks the smallest file that fills it.
+const (
+	// .photo-grid tiles (16rem and up in the 90rem column): one column on
+	// phones, two on small tablets, then about 16-20rem each.
+	tileSizes = "(max-width: 34rem) calc(100vw - 2rem), (max-width: 51rem) calc(50vw - 1.5rem), 20rem"
+	// .cards on /me and batch pages (14rem and up).
+	cardSizes = "(max-width: 30rem) calc(100vw - 2rem), (max-width: 45rem) calc(50vw - 1.5rem), 18rem"
+	// The image page's photo: the whole column on narrow screens; from
+	// 64rem on, beside a 24rem column of details in a column of at most
+	// 90rem.
+	viewSizes = "(min-width: 90rem) 60rem, (min-width: 64rem) calc(100vw - 30rem), calc(100vw - 2rem)"
+	// Staff queue and confirmation thumbnails.
+	thumbSizes = "16rem"
+)
+
+// original is the uploaded file as a Rendition.
+func (i Image) original() Rendition { return Rendition{i.FileURL(), i.Width, i.Height} }
+
+// srcset lists the display sizes by width; "" before they exist.
+func (i Image) srcset() string {
+	if i.Card.URL == "" {
+		return ""
+	}
+	s := i.Card.URL + " " + itoa(i.Card.Width) + "w"
+	if i.View.URL != "" && i.View.Width > i.Card.Width {
+		s += ", " + i.View.URL + " " + itoa(i.View.Width) + "w"
+	}
+	return s
+}
+
+// picture is the src, srcset, sizes, width and height of an <img> of the
+// image: main (the card or the view) with both sizes to choose from, or
+// the original while it has none. Width and height are main's, which has
+// the original's shape, so the page keeps its layout as it loads.
+func (i Image) picture(main Rendition, sizes string) templ.Attributes {
+	if main.URL == "" {
+		main = i.original()
+	}
+	a := templ.Attributes{"src": main.URL, "width": itoa(main.Width), "height": itoa(main.Height)}
+	if set := i.srcset(); set != "" {
+		a["srcset"], a["sizes"] = set, sizes
+	}
+	return a
+}
+
+// Tile, CardPicture, ViewPicture and Thumb are the <img> attributes of the
+// image in a gallery tile, a card, its own page and a small thumbnail.
+func (i Image) Tile() templ.Attributes        { return i.picture(i.Card, tileSizes) }
+func (i Image) CardPicture() templ.Attributes { return i.picture(i.Card, cardSizes) }
+func (i Image) ViewPicture() templ.Attributes { return i.picture(i.View, viewSizes) }
+func (i Image) Thumb() templ.Attributes       { return i.picture(i.Card, thumbSizes) }
 
 func (i Image) URL() string       { return "/images/" + i.ID }
 func (i Image) FileURL() string   { return "/images/" + i.ID + "/file" }

@@ -1,0 +1,151 @@
+package imagefile
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/disintegration/imaging"
+)
+
+// DecodeShared turns a phone photo upright after shrinking it and gives
+// the models at most ModelSide pixels along with both display sizes.
+func TestDecodeSharedSideways(t *testing.T) {
+	exiftool := needExiftool(t)
+	in := filepath.Join(t.TempDir(), "in.jpg")
+	if err := os.WriteFile(in, markedJPEG(t, 2400, 1200), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runExiftool(t, exiftool, "-q", "-overwrite_original", "-Orientation#=6", in)
+	file, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := DecodeShared(file, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := d.Pixels.Bounds(); b.Dx() != 224 || b.Dy() != 448 {
+		t.Fatalf("pixels %v, want 224x448", b)
+	}
+	if !reddish(d.Pixels.At(219, 4)) || reddish(d.Pixels.At(4, 4)) {
+		t.Errorf("pixels not upright: top right %v, top left %v", d.Pixels.At(219, 4), d.Pixels.At(4, 4))
+	}
+	if len(d.Derivatives) != 2 || d.Derivatives[0].Width != 240 || d.Derivatives[1].Height != 1600 {
+		t.Errorf("derivatives %v", d.Derivatives)
+	}
+	plain, err := DecodeShared(file, false, 0)
+	if err != nil || plain.Derivatives != nil || plain.Pixels.Bounds() != d.Pixels.Bounds() {
+		t.Errorf("without sizes: %v, %v", plain.Derivatives, err)
+	}
+	// A long thin image keeps a short side the models can use.
+	if long, err := DecodeShared(file, true, 2000); err != nil || long.Pixels.Bounds().Dy() != 2000 || long.Derivatives[1].Height != 1600 {
+		t.Errorf("modelSide 2000: %v, %v", long.Pixels.Bounds(), err)
+	}
+}
+
+// The models get what Go's decoder and a resize would give them, to within
+// rounding: the same colours, in 8-bit NRGBA, for 16-bit PNGs too.
+func TestDecodeSharedMatchesGo(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"jpeg", func() []byte {
+			m := gradient(900, 600)
+			var b bytes.Buffer
+			if err := imaging.Encode(&b, m, imaging.JPEG, imaging.JPEGQuality(92)); err != nil {
+				t.Fatal(err)
+			}
+			return b.Bytes()
+		}()},
+		{"png16", func() []byte {
+			m := image.NewNRGBA64(image.Rect(0, 0, 300, 200))
+			for y := range 200 {
+				for x := range 300 {
+					m.SetNRGBA64(x, y, color.NRGBA64{uint16(x * 200), uint16(y * 300), 0x8000, 0xffff})
+				}
+			}
+			var b bytes.Buffer
+			if err := png.Encode(&b, m); err != nil {
+				t.Fatal(err)
+			}
+			return b.Bytes()
+		}()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := DecodeShared(c.data, false, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := Decode(bytes.NewReader(c.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := d.Pixels.Bounds()
+			want := imaging.Resize(g, b.Dx(), b.Dy(), imaging.Linear)
+			var sum float64
+			for y := 0; y < b.Dy(); y++ {
+				for x := 0; x < b.Dx(); x++ {
+					p, q := d.Pixels.NRGBAAt(x, y), want.NRGBAAt(x, y)
+					sum += math.Abs(float64(p.R)-float64(q.R)) + math.Abs(float64(p.G)-float64(q.G)) + math.Abs(float64(p.B)-float64(q.B))
+				}
+			}
+			if mean := sum / float64(3*b.Dx()*b.Dy()); mean > 3 {
+				t.Errorf("%v pixels differ from Go's by %.2f levels on average", b, mean)
+			}
+		})
+	}
+}
+
+// libvips reads the orientation of PNG (eXIf) and WebP (EXIF chunk) too, as
+// Decode does: the models and the sizes get the photo upright.
+func TestDecodeSharedTurnsPNGAndWebPUpright(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 60, 40))
+	for y := range 40 {
+		for x := range 60 {
+			c := color.RGBA{128, 128, 128, 255}
+			if x < 15 && y < 10 {
+				c = color.RGBA{230, 20, 20, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	types, chunks := splitPNG(t, b.Bytes())
+	if types[0] != "IHDR" {
+		t.Fatalf("chunks %v", types)
+	}
+	pngFile := append(append(append([]byte("\x89PNG\r\n\x1a\n"), chunks[0]...), mkPNGChunk("eXIf", cameraEXIF(6))...), bytes.Join(chunks[1:], nil)...)
+	d, err := DecodeShared(pngFile, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Pixels.Bounds(); got.Dx() != 40 || got.Dy() != 60 {
+		t.Fatalf("PNG: %v, want 40x60", got)
+	}
+	if !reddish(d.Pixels.At(37, 2)) || reddish(d.Pixels.At(2, 2)) {
+		t.Errorf("PNG: not upright: top right %v, top left %v", d.Pixels.At(37, 2), d.Pixels.At(2, 2))
+	}
+	// A WebP of the upright pixels (the card, a plain VP8 file), given an
+	// EXIF chunk that says 6 again: turned once more, to 60x40.
+	card := d.Derivatives[0].Bytes
+	at := bytes.Index(card, []byte("VP8 "))
+	if at < 12 {
+		t.Fatalf("no VP8 chunk in the card")
+	}
+	sideways := webpFile(webpVP8X(0x08, 40, 60), card[at:], webpChunk("EXIF", cameraEXIF(6)))
+	d2, err := DecodeShared(sideways, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d2.Pixels.Bounds(); got.Dx() != 60 || got.Dy() != 40 {
+		t.Errorf("WebP: %v, want 60x40", got)
+	}
+}

@@ -1,0 +1,199 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"captionai/db"
+	"captionai/imagefile"
+	"captionai/storage"
+)
+
+// derivativeKinds are the kinds imagefile.Derive makes.
+func derivativeKinds() []string {
+	kinds := make([]string, len(imagefile.DerivativeKinds))
+	for i, k := range imagefile.DerivativeKinds {
+		kinds[i] = k.Kind
+	}
+	return kinds
+}
+
+// hasAllDerivatives reports whether ds holds every kind Derive makes.
+func hasAllDerivatives(ds []db.Derivative) bool {
+	have := map[string]bool{}
+	for _, d := range ds {
+		have[d.Kind] = true
+	}
+	for _, k := range imagefile.DerivativeKinds {
+		if !have[k.Kind] {
+			return false
+		}
+	}
+	return true
+}
+
+// DerivativeKey is where a derivative's file is stored: beside its image's
+// id, named by its kind and its content's hash, so that other bytes never
+// reuse a key (and so a URL).
+func DerivativeKey(id uuid.UUID, kind, sha256 string) string {
+	s := id.String()
+	return "derivatives/" + s[:2] + "/" + s + "/" + kind + "-" + sha256[:32] + ".webp"
+}
+
+// Deriver makes the display sizes of stored images and stores their files.
+type Deriver struct {
+	Files storage.Store
+	// Budget bounds the memory of decoding across the process's jobs; nil
+	// bounds nothing.
+	Budget *imagefile.Budget
+}
+
+// Make reads the file under key (when file is nil), makes its derivatives
+// from one decode within the decode budget, and stores their files. The
+// caller records the rows (db.SaveDerivativesTx) and deletes the files it
+// says went unused.
+func (d Deriver) Make(ctx context.Context, id uuid.UUID, key string, file []byte) ([]db.Derivative, error) {
+	if file == nil {
+		f, err := d.Files.Open(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		file, err = io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", key, err)
+		}
+	}
+	release, err := d.Budget.Acquire(ctx, imagefile.SharedCost(file))
+	if err != nil {
+		return nil, err
+	}
+	made, err := imagefile.Derive(file)
+	release()
+	if err != nil {
+		return nil, err
+	}
+	return d.Put(ctx, id, made)
+}
+
+// Put stores the files of derivatives made of image id and returns their
+// rows, for the caller to record.
+func (d Deriver) Put(ctx context.Context, id uuid.UUID, made []imagefile.Derivative) ([]db.Derivative, error) {
+	out := make([]db.Derivative, 0, len(made))
+	for _, m := range made {
+		k := DerivativeKey(id, m.Kind, m.SHA256)
+		n, err := d.Files.Put(ctx, k, bytes.NewReader(m.Bytes))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, db.Derivative{Kind: m.Kind, StorageKey: k, ContentType: imagefile.DerivativeType,
+			Width: m.Width, Height: m.Height, SHA256: m.SHA256, SizeBytes: n})
+	}
+	return out, nil
+}
+
+// saveDerivativesTx records ds in tx and queues, in tx too, the deletion
+// of the files that went unused (the image is gone, or had them already).
+func saveDerivativesTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, ds []db.Derivative) error {
+	unused, err := db.SaveDerivativesTx(ctx, tx, id, ds)
+	if err != nil || len(unused) == 0 {
+		return err
+	}
+	if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertTx(ctx, tx, DeleteFilesArgs{Keys: unused}, nil); err != nil {
+		return fmt.Errorf("queueing file deletion: %w", err)
+	}
+	return nil
+}
+
+// BackfillDerivativesArgs makes the derivatives of captioned images that
+// lack them: images from before derivatives existed, and any whose caption
+// job could not make them. A periodic job (and at start), unique while it
+// waits or runs, so runs never overlap; each makes at most
+// BackfillBatch images' derivatives, one image at a time, so that a large
+// library is done in steps of bounded time and memory.
+type BackfillDerivativesArgs struct{}
+
+func (BackfillDerivativesArgs) Kind() string { return "backfill_derivatives" }
+
+func (BackfillDerivativesArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+}
+
+// BackfillBatch is the most images one backfill run handles.
+const BackfillBatch = 50
+
+// BackfillInterval is how often the backfill runs.
+const BackfillInterval = 10 * time.Minute
+
+type BackfillDerivativesWorker struct {
+	river.WorkerDefaults[BackfillDerivativesArgs]
+	DB      *db.Store
+	Deriver Deriver
+	Log     *slog.Logger
+}
+
+// Timeout: a batch of large photos takes a while on one core.
+func (w *BackfillDerivativesWorker) Timeout(*river.Job[BackfillDerivativesArgs]) time.Duration {
+	return 10 * time.Minute
+}
+
+func (w *BackfillDerivativesWorker) Work(ctx context.Context, job *river.Job[BackfillDerivativesArgs]) error {
+	// Images that fail stay missing: paging on past them (at most four
+	// batches' worth of tries a run) keeps them from blocking the rest.
+	made, failed := 0, 0
+	for after := uuid.Nil; made < BackfillBatch && made+failed < 4*BackfillBatch; {
+		imgs, err := w.DB.ImagesMissingDerivatives(ctx, derivativeKinds(), after, BackfillBatch)
+		if err != nil {
+			return err
+		}
+		for _, img := range imgs {
+			after = img.ID
+			ds, err := w.Deriver.Make(ctx, img.ID, img.StorageKey, nil)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil {
+				// The next run tries again; one bad file does not stop the batch.
+				if !errors.Is(err, storage.ErrNotFound) {
+					w.Log.Warn("making derivatives", "image", img.ID, "err", err)
+				}
+				failed++
+				continue
+			}
+			if err := w.save(ctx, img.ID, ds); err != nil {
+				return err
+			}
+			made++
+		}
+		if len(imgs) < BackfillBatch {
+			break
+		}
+	}
+	if made > 0 || failed > 0 {
+		w.Log.Info("backfilled derivatives", "images", made, "failed", failed)
+	}
+	return nil
+}
+
+func (w *BackfillDerivativesWorker) save(ctx context.Context, id uuid.UUID, ds []db.Derivative) error {
+	tx, err := w.DB.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := saveDerivativesTx(ctx, tx, id, ds); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

@@ -1,0 +1,255 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
+
+	"captionai/db"
+	"captionai/imagefile"
+	"captionai/jobs"
+	"captionai/storage"
+	"captionai/testutil"
+	"captionai/vocab"
+)
+
+// sideways is a w×h JPEG whose EXIF orientation says "turn 90° clockwise",
+// as a phone held upright writes.
+func sideways(t *testing.T, w, h int) []byte {
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			m.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), 90, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, m, &jpeg.Options{Quality: 85}); err != nil {
+		t.Fatal(err)
+	}
+	jpg := b.Bytes()
+	tiff := []byte("MM\x00\x2a\x00\x00\x00\x08\x00\x01" +
+		"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00" + // Orientation = 6
+		"\x00\x00\x00\x00")
+	payload := append([]byte("Exif\x00\x00"), tiff...)
+	n := len(payload) + 2
+	out := append([]byte{}, jpg[:2]...)
+	out = append(out, 0xFF, 0xE1, byte(n>>8), byte(n))
+	out = append(out, payload...)
+	return append(out, jpg[2:]...)
+}
+
+// storedImage puts data in files and returns its image row (not inserted).
+func storedImage(t *testing.T, files storage.Store, data []byte, w, h int) db.Image {
+	t.Helper()
+	img := db.Image{ID: uuid.New(), BatchID: uuid.New(), ContentType: "image/jpeg", OriginalName: "phone.jpg",
+		SizeBytes: int64(len(data)), Width: w, Height: h, Visibility: vocab.Public}
+	img.StorageKey = "images/" + img.ID.String() + ".jpg"
+	if _, err := files.Put(context.Background(), img.StorageKey, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func checkDerivatives(t *testing.T, ctx context.Context, files storage.Store, ds []db.Derivative, want map[string][2]int) {
+	t.Helper()
+	if len(ds) != len(want) {
+		t.Fatalf("derivatives %+v, want %v", ds, want)
+	}
+	for _, d := range ds {
+		if got := [2]int{d.Width, d.Height}; got != want[d.Kind] {
+			t.Errorf("%s is %v, want %v", d.Kind, got, want[d.Kind])
+		}
+		if d.ContentType != imagefile.DerivativeType || !strings.HasPrefix(d.StorageKey, "derivatives/") || !strings.Contains(d.StorageKey, d.SHA256[:32]) {
+			t.Errorf("%s: type %s, key %s", d.Kind, d.ContentType, d.StorageKey)
+		}
+		n, err := storage.Stat(ctx, files, d.StorageKey)
+		if err != nil || n != d.SizeBytes {
+			t.Errorf("%s: stored %d bytes (%v), recorded %d", d.Kind, n, err, d.SizeBytes)
+		}
+	}
+}
+
+// A caption job makes the card and view sizes of a 2400×1200 phone photo
+// held upright (EXIF orientation 6): fitted to 480 and 1600 px on their
+// long side and turned upright. They are recorded with the caption, and
+// deleting the image deletes their files through delete_files.
+func TestCaptionJobMakesDerivativesAndDeletionRemovesThem(t *testing.T) {
+	t.Parallel()
+	pool, _ := testutil.NewDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store := db.New(pool)
+	dir := t.TempDir()
+	files, err := storage.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := storedImage(t, files, sideways(t, 2400, 1200), 1200, 2400)
+	client, err := jobs.NewWorker(pool, jobs.WorkerConfig{
+		DB: store, Files: files, Model: calibrated{0.9, vocab.Sure}, Sessions: 1, JobTimeout: time.Minute,
+		Log: testutil.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queueCaptions(t, store, client, []db.Image{img})
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer client.Stop(context.Background())
+
+	got := waitFinished(t, ctx, store, img.ID)
+	if got.Status != vocab.Captioned {
+		t.Fatalf("status %s: %s", got.Status, got.Error)
+	}
+	checkDerivatives(t, ctx, files, got.Derivatives, map[string][2]int{imagefile.Card: {240, 480}, imagefile.View: {800, 1600}})
+	if got.Derivatives[0].Kind != imagefile.Card {
+		t.Errorf("derivatives not smallest first: %+v", got.Derivatives)
+	}
+
+	// A new caption (regenerate) keeps the sizes it has: nothing remade,
+	// nothing to delete.
+	rtx, err := store.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.InsertTx(ctx, rtx, jobs.CaptionArgs{ImageID: img.ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RequeueImageTx(ctx, rtx, img.ID, res.Job.ID, vocab.Captioned); err != nil {
+		t.Fatal(err)
+	}
+	if err := rtx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again := waitFinished(t, ctx, store, img.ID)
+	var deletions int
+	pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'delete_files'`).Scan(&deletions)
+	if again.Status != vocab.Captioned || len(again.Derivatives) != 2 || again.Derivatives[0] != got.Derivatives[0] ||
+		again.Derivatives[1] != got.Derivatives[1] || deletions != 0 {
+		t.Errorf("after a new caption: %s, %+v, %d deletions queued", again.Status, again.Derivatives, deletions)
+	}
+
+	tx, err := store.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := db.DeleteImageTx(ctx, tx, img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 3 {
+		t.Fatalf("deleting returned keys %v, want the original and two derivatives", keys)
+	}
+	if _, err := client.InsertTx(ctx, tx, jobs.DeleteFilesArgs{Keys: keys}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	pool.QueryRow(ctx, `SELECT count(*) FROM image_derivatives`).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d derivative rows left", left)
+	}
+	for _, k := range keys {
+		for {
+			if _, err := os.Stat(filepath.Join(dir, k)); os.IsNotExist(err) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s not deleted", k)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func waitFinished(t *testing.T, ctx context.Context, store *db.Store, id uuid.UUID) db.Image {
+	t.Helper()
+	for {
+		got, err := store.Image(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Finished() {
+			return got
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("not captioned in time")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// The backfill makes the derivatives of an image captioned before they
+// existed, once: a second run changes nothing. An image whose file is
+// missing does not stop it.
+func TestBackfillDerivativesOnce(t *testing.T) {
+	t.Parallel()
+	pool, _ := testutil.NewDB(t)
+	ctx := context.Background()
+	store := db.New(pool)
+	files, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := storedImage(t, files, testutil.JPEG(t, 256, 192), 256, 192)
+	gone := db.Image{ID: uuid.New(), BatchID: uuid.New(), ContentType: "image/jpeg", OriginalName: "gone.jpg",
+		SizeBytes: 1, Width: 1, Height: 1, Visibility: vocab.Public, StorageKey: "images/gone.jpg"}
+	queued := storedImage(t, files, testutil.JPEG(t, 64, 48), 64, 48)
+	tx, _ := store.Begin(ctx)
+	if err := db.InsertImagesTx(ctx, tx, []db.Image{old, gone, queued}); err != nil {
+		t.Fatal(err)
+	}
+	tx.Commit(ctx)
+	pool.Exec(ctx, `UPDATE images SET status = 'captioned', caption = 'a photo' WHERE id = ANY ($1)`, []uuid.UUID{old.ID, gone.ID})
+
+	w := rivertest.NewWorker(t, riverpgxv5.New(pool), &river.Config{},
+		&jobs.BackfillDerivativesWorker{DB: store, Deriver: jobs.Deriver{Files: files}, Log: testutil.Logger(t)})
+	run := func() []db.Derivative {
+		t.Helper()
+		jtx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer jtx.Rollback(ctx)
+		res, err := w.Work(ctx, t, jtx, jobs.BackfillDerivativesArgs{}, nil)
+		if err != nil || res.EventKind != river.EventKindJobCompleted {
+			t.Fatalf("backfill: %v %v", res, err)
+		}
+		got, err := store.Image(ctx, old.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Derivatives
+	}
+	first := run()
+	// 256×192 fits both sizes: kept at its own size.
+	checkDerivatives(t, ctx, files, first, map[string][2]int{imagefile.Card: {256, 192}, imagefile.View: {256, 192}})
+	second := run()
+	if len(second) != len(first) || second[0] != first[0] || second[1] != first[1] {
+		t.Errorf("a second run changed the derivatives: %+v, then %+v", first, second)
+	}
+	var rows, deletions int
+	pool.QueryRow(ctx, `SELECT count(*) FROM image_derivatives`).Scan(&rows)
+	pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'delete_files'`).Scan(&deletions)
+	if rows != 2 || deletions != 0 {
+		t.Errorf("%d derivative rows (want 2: none for the queued or missing images), %d deletions queued", rows, deletions)
+	}
+}

@@ -3,10 +3,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"log/slog"
 	"net"
 	"os"
@@ -143,14 +145,7 @@ func caption(ctx context.Context, cfg config.Config, args []string) error {
 	defer m.Close()
 	failed := 0
 	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-			failed++
-			continue
-		}
-		img, err := imagefile.Decode(f)
-		f.Close()
+		img, err := decodeLikeTheJob(name)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 			failed++
@@ -179,6 +174,20 @@ func caption(ctx context.Context, cfg config.Config, args []string) error {
 		return fmt.Errorf("%d of %d files could not be read", failed, len(files))
 	}
 	return nil
+}
+
+// decodeLikeTheJob decodes an image file as the caption job does: once,
+// with libvips, shrunk on load to the models' input and turned upright,
+// or with Go's decoders when libvips cannot read it.
+func decodeLikeTheJob(name string) (image.Image, error) {
+	file, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	if d, err := imagefile.DecodeShared(file, false, 0); err == nil {
+		return d.Pixels, nil
+	}
+	return imagefile.Decode(bytes.NewReader(file))
 }
 
 // admin grants or revokes roles from the command line.

@@ -19,7 +19,7 @@ import (
 )
 
 // browser starts headless Debian chromium for one test.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	path := config.Test().Chromium
 	if path == "" {

@@ -1,0 +1,172 @@
+package inference_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"image"
+	"image/jpeg"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/image/draw"
+
+	"captionai/config"
+	"captionai/imagefile"
+	"captionai/inference"
+	"captionai/testutil"
+)
+
+// BenchmarkPhoneCaption is issue 16's first target: a 12 MP phone JPEG
+// (4000x3000, q90, EXIF orientation 3) captioned end to end within 1.5x
+// the time of the 256 px Flickr8k photo it was made from, on one core.
+//
+// Each iteration takes both files through what the caption job does with
+// them (jobs.CaptionWorker.decode and caption): one imagefile.DecodeShared
+// (shrink-on-load decode, orientation after the shrink, the display
+// sizes) and the default model's Caption on its pixels. Storing the
+// sizes and the database are left out. The two are interleaved so both
+// see the same machine; the metrics are per-iteration medians.
+// 12mp-decode-ms is the 12 MP time less inference and sizes (decode,
+// orientation, conversion for the model); 12mp-nosizes-decode-ms is a
+// separate DecodeShared of the 12 MP file without sizes, untimed in
+// 12mp-ms, for what the 1600 px view costs the decode.
+func BenchmarkPhoneCaption(b *testing.B) {
+	small, big := phoneFiles(b)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	m := defaultModel(b, 1) // one session, one ORT thread
+	ctx := context.Background()
+	run := func(file []byte) (time.Duration, inference.Result, imagefile.Decoded) {
+		start := time.Now()
+		d, err := imagefile.DecodeShared(file, true, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := m.Caption(ctx, d.Pixels)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start), res, d
+	}
+	// Warm up libvips and the sessions outside the timings.
+	run(small)
+	run(big)
+
+	var tSmall, tBig, derivSmall, derivBig, inferBig, decodeBig, pixelsOnly []time.Duration
+	var capSmall, capBig string
+	var dBig imagefile.Decoded
+	for b.Loop() {
+		t, res, d := run(small)
+		tSmall, derivSmall, capSmall = append(tSmall, t), append(derivSmall, d.DeriveTook), res.Text
+		t, res, d = run(big)
+		tBig, derivBig, inferBig, capBig, dBig = append(tBig, t), append(derivBig, d.DeriveTook), append(inferBig, res.Total), res.Text, d
+		decodeBig = append(decodeBig, t-d.DeriveTook-res.Total)
+		// For the breakdown: the decode the model alone would need.
+		start := time.Now()
+		if _, err := imagefile.DecodeShared(big, false, 0); err != nil {
+			b.Fatal(err)
+		}
+		pixelsOnly = append(pixelsOnly, time.Since(start))
+	}
+	if len(dBig.Derivatives) > 0 {
+		v := dBig.Derivatives[len(dBig.Derivatives)-1]
+		b.Logf("12 MP: %d bytes, view %dx%d, pixels %v; captions: 256 px %q, 12 MP %q",
+			len(big), v.Width, v.Height, dBig.Pixels.Bounds().Size(), capSmall, capBig)
+	}
+	ms := func(d []time.Duration) float64 { return percentile(d, .5) }
+	b.ReportMetric(ms(tSmall), "256px-ms")
+	b.ReportMetric(ms(tBig), "12mp-ms")
+	b.ReportMetric(ms(tBig)/ms(tSmall), "12mp/256px")
+	b.ReportMetric(ms(derivSmall), "256px-deriv-ms")
+	b.ReportMetric(ms(derivBig), "12mp-deriv-ms")
+	b.ReportMetric(ms(inferBig), "12mp-infer-ms")
+	b.ReportMetric(ms(decodeBig), "12mp-decode-ms")
+	b.ReportMetric(ms(pixelsOnly), "12mp-nosizes-decode-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// phoneFiles are the first Flickr8k test photo's own file (256 px on its
+// long side in the dataset copy) and a 12 MP phone
+// JPEG made from it deterministically: upscaled to 4000x3000, with pixel
+// noise so it compresses like a photo (a few MB), stored upside down and
+// encoded at q90 with an EXIF orientation of 3 (turn 180°), so that
+// libvips has to turn it. Without the dataset the
+// small file is a synthetic 256x192 JPEG.
+func phoneFiles(b *testing.B) (small, big []byte) {
+	b.Helper()
+	var src image.Image
+	if dir := benchDataset(b); dir != "" {
+		name := readLines(b, filepath.Join(dir, "splits", "test.txt"))[0]
+		var err error
+		if small, err = os.ReadFile(filepath.Join(dir, "images", name)); err != nil {
+			b.Fatal(err)
+		}
+		if src, err = imagefile.Decode(bytes.NewReader(small)); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		img := image.NewRGBA(image.Rect(0, 0, 256, 192))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i * 7)
+		}
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+			b.Fatal(err)
+		}
+		small, src = buf.Bytes(), img
+	}
+	up := image.NewRGBA(image.Rect(0, 0, 4000, 3000))
+	draw.ApproxBiLinear.Scale(up, up.Bounds(), src, src.Bounds(), draw.Src, nil)
+	rng := rand.New(rand.NewPCG(16, 12))
+	for i := 0; i < len(up.Pix); i += 4 {
+		for c := range 3 {
+			v := int(up.Pix[i+c]) + rng.IntN(25) - 12
+			up.Pix[i+c] = uint8(min(max(v, 0), 255))
+		}
+	}
+	// Stored upside down, as orientation 3 says: upright once turned, so
+	// the model sees the photo the 256 px file shows.
+	px := up.Pix
+	for i, j := 0, len(px)-4; i < j; i, j = i+4, j-4 {
+		for c := range 4 {
+			px[i+c], px[j+c] = px[j+c], px[i+c]
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, up, &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	return small, withOrientation(buf.Bytes(), 3)
+}
+
+// benchDataset is the Flickr8k folder benchImages uses, or "" without it.
+func benchDataset(b *testing.B) string {
+	dir := config.Test().Flickr8kDir
+	if dir == "" {
+		dir = filepath.Join(testutil.RepoRoot(b), "..", "shared", "datasets", "flickr8k")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "splits", "test.txt")); err != nil {
+		return ""
+	}
+	return dir
+}
+
+// withOrientation puts an EXIF APP1 segment holding only the orientation
+// tag right after a JPEG's SOI marker.
+func withOrientation(file []byte, orientation uint16) []byte {
+	tiff := []byte("MM\x00\x2a\x00\x00\x00\x08")  // big-endian, IFD0 at 8
+	tiff = binary.BigEndian.AppendUint16(tiff, 1) // one entry
+	tiff = binary.BigEndian.AppendUint16(tiff, 0x0112)
+	tiff = binary.BigEndian.AppendUint16(tiff, 3) // SHORT
+	tiff = binary.BigEndian.AppendUint32(tiff, 1)
+	tiff = binary.BigEndian.AppendUint16(tiff, orientation)
+	tiff = append(tiff, 0, 0, 0, 0, 0, 0) // value padding, no next IFD
+	seg := append([]byte("Exif\x00\x00"), tiff...)
+	app1 := binary.BigEndian.AppendUint16([]byte{0xff, 0xe1}, uint16(len(seg)+2))
+	return slices.Concat(file[:2], app1, seg, file[2:])
+}

@@ -156,9 +156,9 @@ func TestRoleChangesSignOutAndNeedVerification(t *testing.T) {
 }
 
 // Forty wrong passwords at once from one address: no more than the threshold
-// are checked, whatever the timing, and then even the right password waits.
-// (The owner's own sign-in forgives the failures before it, so a right
-// password inside the burst could let a few more through: that is by design.)
+// are checked, whatever the timing. (The owner's own sign-in forgives the
+// failures before it, so a right password inside the burst could let a few
+// more through: that is by design.)
 func TestLoginThrottleHoldsUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: webOnly})
@@ -177,9 +177,6 @@ func TestLoginThrottleHoldsUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if codes[http.StatusUnauthorized] > 5 || codes[http.StatusTooManyRequests] < 35 {
 		t.Fatalf("40 concurrent sign-ins: %v; want at most 5 checked, the rest 429", codes)
-	}
-	if code, _, _ := visitor(t, s.URL).Form("/login", url.Values{"email": {"target@example.com"}, "password": {"right password"}}); code != http.StatusTooManyRequests {
-		t.Errorf("the right password right after the burst: %d, want 429", code)
 	}
 }
 

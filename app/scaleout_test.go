@@ -23,13 +23,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"captionai/jobs"
 	"captionai/testutil"
+	"captionai/testutil/seaweedfs"
 )
 
 // TestScaleOut runs the deployment the README's "Scale-out" shows, with
@@ -50,7 +49,7 @@ import (
 func TestScaleOut(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
-	weedBin := filepath.Join(testutil.RepoRoot(t), ".cache", "seaweedfs", "weed")
+	weedBin := seaweedfs.Bin(testutil.RepoRoot(t))
 	if _, err := os.Stat(weedBin); err != nil {
 		t.Skipf("the scale-out test needs SeaweedFS at %s: build it with `go tool task seaweedfs` (a dependency of `go tool task test`)", weedBin)
 	}
@@ -70,7 +69,7 @@ func TestScaleOut(t *testing.T) {
 	none := filepath.Join(t.TempDir(), "none")
 	env := map[string]string{
 		"DATABASE_URL": dbURL, "STORAGE_URL": weed.url,
-		"AWS_ACCESS_KEY_ID": weedAccessKey, "AWS_SECRET_ACCESS_KEY": weedSecretKey, "AWS_SESSION_TOKEN": "",
+		"AWS_ACCESS_KEY_ID": seaweedfs.AccessKey, "AWS_SECRET_ACCESS_KEY": seaweedfs.SecretKey, "AWS_SESSION_TOKEN": "",
 		"AWS_PROFILE": "", "AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none,
 		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "",
 		"AWS_REGION": "", "AWS_DEFAULT_REGION": "",
@@ -560,13 +559,7 @@ func fetch(t *testing.T, v *testutil.Visitor, path string) ([]byte, http.Header)
 	return []byte(body), hdr
 }
 
-const (
-	weedAccessKey = "captionai-test"
-	weedSecretKey = "captionai-test-secret"
-)
-
-// seaweed is a SeaweedFS server with one bucket, started as
-// storage/s3_test.go starts it.
+// seaweed is a SeaweedFS server with one bucket.
 type seaweed struct {
 	url    string // STORAGE_URL of the bucket
 	bucket string
@@ -575,85 +568,24 @@ type seaweed struct {
 
 func startSeaweedFS(t *testing.T, bin string) *seaweed {
 	t.Helper()
-	dir := t.TempDir()
-	config := fmt.Sprintf(`{"identities": [{"name": "test", "credentials": [{"accessKey": %q, "secretKey": %q}],
-		"actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}`, weedAccessKey, weedSecretKey)
-	if err := os.WriteFile(filepath.Join(dir, "s3.json"), []byte(config), 0o600); err != nil {
+	srv, err := seaweedfs.Start(bin, t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := freePorts(t, 8)
-	cmd := exec.Command(bin, "-logdir="+dir, "server", "-dir="+data, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-		fmt.Sprint("-master.port=", p[0]), fmt.Sprint("-master.port.grpc=", p[1]),
-		fmt.Sprint("-volume.port=", p[2]), fmt.Sprint("-volume.port.grpc=", p[3]),
-		fmt.Sprint("-filer.port=", p[4]), fmt.Sprint("-filer.port.grpc=", p[5]),
-		"-s3", fmt.Sprint("-s3.port=", p[6]), fmt.Sprint("-s3.port.grpc=", p[7]),
-		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.localSocket="+filepath.Join(dir, "s3.sock"),
-		"-s3.config="+filepath.Join(dir, "s3.json"), "-volume.max=100", "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0",
-		"-master.telemetry=false")
-	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		stopping := time.Now()
-		defer func() { t.Logf("SeaweedFS stopped in %s", time.Since(stopping).Round(time.Millisecond)) }()
-		// Killed, not stopped: its data goes with the test, and on SIGTERM
-		// it takes 15 s and more.
-		cmd.Process.Kill()
-		<-exited
 		if t.Failed() {
-			t.Logf("SeaweedFS's log:\n%s", tail(log.String(), 4000))
+			t.Logf("SeaweedFS's log:\n%s", srv.Log())
 		}
-		for _, port := range p { // weed puts some sockets in /tmp whatever TMPDIR says
-			socks, _ := filepath.Glob(fmt.Sprintf("/tmp/seaweedfs-*-%d.sock", port))
-			for _, s := range socks {
-				os.Remove(s)
-			}
-		}
+		srv.Stop(0) // its data goes with the test
+		t.Logf("SeaweedFS stopped in %s", time.Since(stopping).Round(time.Millisecond))
 	})
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", p[6])
-	w := &seaweed{bucket: "captionai-scaleout", client: s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
-		Credentials:                credentials.NewStaticCredentialsProvider(weedAccessKey, weedSecretKey, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		Retryer:                    aws.NopRetryer{},
-	})}
-	w.url = "s3://" + w.bucket + "?endpoint=" + endpoint + "&region=us-east-1"
-	// Ready when a signed write works, not just when the port is open: the
-	// volume server registers with the master a little later.
-	start := time.Now()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := w.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &w.bucket})
-		if err != nil {
-			_, err = w.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &w.bucket})
-		}
-		if err == nil {
-			_, err = w.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &w.bucket, Key: aws.String("probe"), Body: strings.NewReader("ok")})
-		}
-		cancel()
-		if err == nil {
-			w.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &w.bucket, Key: aws.String("probe")})
-			return w
-		}
-		select {
-		case <-exited:
-			t.Fatalf("SeaweedFS exited: %s\n%s", cmd.ProcessState, tail(log.String(), 4000))
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Since(start) > 90*time.Second {
-			t.Fatalf("SeaweedFS's S3 did not answer in 90 s: %v\n%s", err, tail(log.String(), 4000))
-		}
+	w := &seaweed{bucket: "captionai-scaleout", client: srv.Client()}
+	if _, err := w.client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &w.bucket}); err != nil {
+		t.Fatal(err)
 	}
+	w.url = srv.URL(w.bucket)
+	return w
 }
 
 // object reads one object straight from the bucket.
@@ -669,17 +601,4 @@ func (w *seaweed) object(t *testing.T, key string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func freePorts(t *testing.T, n int) []int {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close() // held until all are picked, so none repeats
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }

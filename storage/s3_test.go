@@ -8,50 +8,49 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"captionai/testutil/seaweedfs"
 )
 
 // The S3 tests run SeaweedFS (`go tool task seaweedfs` builds it), one
 // server per test binary, and give each test its own bucket.
 const (
-	weedBin       = "../.cache/seaweedfs/weed"
-	testAccessKey = "captionai-test"
-	testSecretKey = "captionai-test-secret"
+	testAccessKey = seaweedfs.AccessKey
+	testSecretKey = seaweedfs.SecretKey
 )
 
 var weed struct {
-	once     sync.Once
-	err      error
-	endpoint string
-	dir      string
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	ports    []int
-	buckets  atomic.Int64
+	once    sync.Once
+	err     error
+	srv     *seaweedfs.Server
+	dir     string
+	buckets atomic.Int64
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if code != 0 && weed.dir != "" {
-		fmt.Fprintf(os.Stderr, "SeaweedFS's log ends:\n%s\n", weedLog())
+	if weed.srv != nil {
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "SeaweedFS's log ends:\n%s\n", weed.srv.Log())
+		}
+		weed.srv.Stop(15 * time.Second)
 	}
-	stopWeed()
+	if weed.dir != "" {
+		os.RemoveAll(weed.dir)
+	}
 	os.Exit(code)
 }
 
@@ -60,7 +59,11 @@ func TestMain(m *testing.M) {
 // them.
 func s3URL(t *testing.T) string {
 	t.Helper()
-	weed.once.Do(func() { weed.err = startWeed() })
+	weed.once.Do(func() {
+		if weed.dir, weed.err = os.MkdirTemp("", "captionai-weed-*"); weed.err == nil {
+			weed.srv, weed.err = seaweedfs.Start(seaweedfs.Bin(".."), weed.dir)
+		}
+	})
 	if weed.err != nil {
 		t.Fatal(weed.err)
 	}
@@ -68,10 +71,10 @@ func s3URL(t *testing.T) string {
 	bucket := fmt.Sprintf("captionai-%d", weed.buckets.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := weedClient().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := weed.srv.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatalf("creating bucket %s: %v", bucket, err)
 	}
-	return "s3://" + bucket + "?endpoint=" + weed.endpoint + "&region=us-east-1"
+	return weed.srv.URL(bucket)
 }
 
 // openS3 opens a new bucket through Open, as the app does, with small
@@ -96,145 +99,6 @@ func setCredentials(t *testing.T, key, secret string) {
 		"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
 	} {
 		t.Setenv(k, v)
-	}
-}
-
-func weedClient() *s3.Client {
-	return s3.New(s3.Options{
-		Region:                     "us-east-1",
-		BaseEndpoint:               aws.String(weed.endpoint),
-		UsePathStyle:               true,
-		Credentials:                credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		Retryer:                    aws.NopRetryer{},
-	})
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close() // held until all are picked, so none repeats
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-func startWeed() error {
-	bin, err := filepath.Abs(weedBin)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("the S3 tests need SeaweedFS at %s: build it with `go tool task seaweedfs` (a few minutes the first time)", bin)
-	}
-	if weed.dir, err = os.MkdirTemp("", "captionai-weed-*"); err != nil {
-		return err
-	}
-	config := fmt.Sprintf(`{"identities": [{"name": "test", "credentials": [{"accessKey": %q, "secretKey": %q}],
-		"actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}`, testAccessKey, testSecretKey)
-	if err := os.WriteFile(filepath.Join(weed.dir, "s3.json"), []byte(config), 0o600); err != nil {
-		return err
-	}
-	data := filepath.Join(weed.dir, "data")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		return err
-	}
-	p, err := freePorts(8)
-	if err != nil {
-		return err
-	}
-	weed.ports = p
-	// Every port is given: the gRPC defaults (HTTP port + 10000) could be
-	// taken or out of range, and the Iceberg and Lance ones fixed. Each
-	// bucket takes 7 volumes of its own: room for a few dozen buckets.
-	weed.cmd = exec.Command(bin, "-logdir="+weed.dir, "server", "-dir="+data, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-		fmt.Sprint("-master.port=", p[0]), fmt.Sprint("-master.port.grpc=", p[1]),
-		fmt.Sprint("-volume.port=", p[2]), fmt.Sprint("-volume.port.grpc=", p[3]),
-		fmt.Sprint("-filer.port=", p[4]), fmt.Sprint("-filer.port.grpc=", p[5]),
-		"-s3", fmt.Sprint("-s3.port=", p[6]), fmt.Sprint("-s3.port.grpc=", p[7]),
-		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.localSocket="+filepath.Join(weed.dir, "s3.sock"),
-		"-s3.config="+filepath.Join(weed.dir, "s3.json"), "-volume.max=100", "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0",
-		"-master.telemetry=false")
-	weed.cmd.Env = append(os.Environ(), "TMPDIR="+weed.dir)
-	out, err := os.Create(filepath.Join(weed.dir, "weed.log"))
-	if err != nil {
-		return err
-	}
-	weed.cmd.Stdout, weed.cmd.Stderr = out, out
-	if err := weed.cmd.Start(); err != nil {
-		out.Close()
-		return err
-	}
-	out.Close()
-	weed.exited = make(chan struct{})
-	go func() { weed.cmd.Wait(); close(weed.exited) }()
-	weed.endpoint = fmt.Sprintf("http://127.0.0.1:%d", p[6])
-
-	// Ready when a signed write works, not just when the port is open:
-	// the volume server registers with the master a little later.
-	start := time.Now()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = probeWeed(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-weed.exited:
-			return fmt.Errorf("SeaweedFS exited: %s\n%s", weed.cmd.ProcessState, weedLog())
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Since(start) > 90*time.Second {
-			return fmt.Errorf("SeaweedFS's S3 did not answer in 90 s: %v\n%s", err, weedLog())
-		}
-	}
-}
-
-func probeWeed(ctx context.Context) error {
-	c := weedClient()
-	bucket := "captionai-ready"
-	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &bucket}); err != nil {
-		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
-			return err
-		}
-	}
-	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("probe"), Body: strings.NewReader("ok")})
-	return err
-}
-
-func weedLog() string {
-	b, _ := os.ReadFile(filepath.Join(weed.dir, "weed.log"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-func stopWeed() {
-	if weed.cmd != nil && weed.cmd.Process != nil {
-		weed.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-weed.exited:
-		case <-time.After(15 * time.Second):
-			weed.cmd.Process.Kill()
-			<-weed.exited
-		}
-	}
-	if weed.dir != "" {
-		os.RemoveAll(weed.dir)
-	}
-	// weed puts some sockets in /tmp whatever TMPDIR says, named by port.
-	for _, port := range weed.ports {
-		socks, _ := filepath.Glob(fmt.Sprintf("/tmp/seaweedfs-*-%d.sock", port))
-		for _, s := range socks {
-			os.Remove(s)
-		}
 	}
 }
 
@@ -460,7 +324,7 @@ func TestS3WrongCredentials(t *testing.T) {
 	}
 	// A store opened with good credentials still refuses a missing bucket.
 	setCredentials(t, testAccessKey, testSecretKey)
-	if _, err := Open("s3://no-such-bucket?endpoint="+weed.endpoint, ""); err == nil {
+	if _, err := Open("s3://no-such-bucket?endpoint="+weed.srv.Endpoint, ""); err == nil {
 		t.Error("a missing bucket opened")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -184,7 +185,11 @@ func decodeLikeTheJob(name string) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d, err := imagefile.DecodeShared(file, false, 0); err == nil {
+	side := imagefile.ModelSide
+	if info, err := imagefile.Inspect(bytes.NewReader(file), math.MaxInt64); err == nil {
+		side = imagefile.ModelSideFor(info.Width, info.Height)
+	}
+	if d, err := imagefile.DecodeShared(file, false, side); err == nil {
 		return d.Pixels, nil
 	}
 	return imagefile.Decode(bytes.NewReader(file))

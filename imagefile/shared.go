@@ -90,6 +90,17 @@ type Decoded struct {
 // input, so their own resize still averages several pixels into each.
 const ModelSide = 448
 
+// ModelSideFor is the long side of the pixels the models get for a w×h
+// image: ModelSide, or more for an image so long and thin that its short
+// side would fall under the models' 224 px input.
+func ModelSideFor(w, h int) int {
+	long, short := max(w, h), min(w, h)
+	if short <= 0 {
+		return ModelSide
+	}
+	return min(max(ModelSide, (224*long+short-1)/short), 4096)
+}
+
 // SharedCost is what DecodeShared and Derive hold in memory for file, for
 // the decode budget: DeriveCost, or for PNG and GIF, whose decoders cannot
 // shrink on load and decode an interlaced PNG whole, what Go's decoder

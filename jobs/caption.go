@@ -220,7 +220,7 @@ func (w *CaptionWorker) decode(ctx context.Context, img db.Image, file []byte, s
 	if err != nil {
 		return nil, nil, 0, release, err
 	}
-	d, verr := imagefile.DecodeShared(file, sizes, modelSide(img.Width, img.Height))
+	d, verr := imagefile.DecodeShared(file, sizes, imagefile.ModelSideFor(img.Width, img.Height))
 	if verr == nil {
 		return d.Pixels, d.Derivatives, d.DeriveTook, release, nil
 	}
@@ -230,17 +230,6 @@ func (w *CaptionWorker) decode(ctx context.Context, img db.Image, file []byte, s
 		w.Log.Warn("libvips could not decode the file, Go's decoder could: no display sizes", "image", img.ID, "err", verr)
 	}
 	return pixels, nil, 0, release, err
-}
-
-// modelSide is the long side of the pixels the models get for a w×h
-// image: imagefile.ModelSide, or more for an image so long and thin that
-// its short side would fall under the models' 224 px input.
-func modelSide(w, h int) int {
-	long, short := max(w, h), min(w, h)
-	if short <= 0 {
-		return imagefile.ModelSide
-	}
-	return min(max(imagefile.ModelSide, (224*long+short-1)/short), 4096)
 }
 
 // captioner is the one named, or the default for ""; nil if none is.

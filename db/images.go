@@ -50,6 +50,9 @@ type Image struct {
 	// Derivatives are its display sizes, smallest first; none until the
 	// worker has made them.
 	Derivatives []Derivative
+	// UploaderName is the uploading account's display name; "" for a guest
+	// or an account without one.
+	UploaderName string
 }
 
 // Finished reports whether the image will change no more.
@@ -61,7 +64,8 @@ const imageColumns = `id, batch_id, status, storage_key, content_type, original_
 	user_id, guest_id, visibility, uploader_ip, moderation, coalesce(moderation_reason, ''), nsfw_scores, caption_source,
 	(SELECT ` + versionConfidence + ` FROM caption_versions cv WHERE cv.id = images.caption_version),
 	coalesce((SELECT cv.certainty FROM caption_versions cv WHERE cv.id = images.caption_version), ''),
-	(SELECT ` + derivativeJSON + ` FROM image_derivatives d WHERE d.image_id = images.id)`
+	(SELECT ` + derivativeJSON + ` FROM image_derivatives d WHERE d.image_id = images.id),
+	coalesce((SELECT u.display_name FROM users u WHERE u.id = images.user_id), '')`
 
 // versionConfidence reads a caption version's confidence (real) as the
 // float8 of its shortest decimal, so 0.42 stays 0.42 in JSON rather than
@@ -74,7 +78,7 @@ func imageDest(i *Image) []any {
 		&i.SizeBytes, &i.Width, &i.Height, &i.JobID, &i.Caption, &i.Model, &i.Error,
 		&i.EncodeMS, &i.DecodeMS, &i.TotalMS, &i.CreatedAt, &i.CaptionedAt,
 		&i.UserID, &i.GuestID, &i.Visibility, &i.UploaderIP, &i.Moderation, &i.ModReason, &i.NSFWScores, &i.CaptionSrc,
-		&i.Confidence, &i.Certainty, &i.Derivatives}
+		&i.Confidence, &i.Certainty, &i.Derivatives, &i.UploaderName}
 }
 
 func scanImage(row pgx.Row) (Image, error) {

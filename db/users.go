@@ -198,32 +198,6 @@ func (s *Store) SetDisplayName(ctx context.Context, id uuid.UUID, name string) e
 	return nil
 }
 
-// DisplayNames are the chosen names of the given accounts; an account
-// without one is left out.
-func (s *Store) DisplayNames(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]string, error) {
-	names := map[uuid.UUID]string{}
-	if len(ids) == 0 {
-		return names, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id, display_name FROM users WHERE id = ANY ($1) AND display_name IS NOT NULL`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("reading display names: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id uuid.UUID
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("reading display names: %w", err)
-		}
-		names[id] = name
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading display names: %w", err)
-	}
-	return names, nil
-}
-
 // SetLastVisibility remembers the visibility an account last uploaded with.
 func (s *Store) SetLastVisibility(ctx context.Context, id uuid.UUID, visibility string) error {
 	if _, err := s.pool.Exec(ctx, `UPDATE users SET last_visibility = $2 WHERE id = $1`, id, visibility); err != nil {

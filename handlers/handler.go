@@ -35,7 +35,6 @@ type ImageStore interface {
 	SetVisibility(ctx context.Context, id uuid.UUID, visibility string) error
 	CreateReport(ctx context.Context, r db.Report) (bool, error)
 	PublicNeighbours(ctx context.Context, at db.Cursor) (newer, older uuid.UUID, err error)
-	DisplayNames(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]string, error)
 	CaptionRatings(ctx context.Context, imageID, viewer uuid.UUID) (db.Ratings, error)
 	CaptionHistory(ctx context.Context, imageID uuid.UUID) ([]db.CaptionVersion, error)
 	Rate(ctx context.Context, imageID, userID uuid.UUID, rating string) error

@@ -91,14 +91,9 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, views.ImagePage(view))
 }
 
-// placeInGallery names the uploader and, for a photo of the public
-// gallery, finds the photos before and after it there.
+// placeInGallery finds, for a photo of the public gallery, the photos
+// before and after it there.
 func (h *Handler) placeInGallery(ctx context.Context, img db.Image, view *views.Image) error {
-	one := []views.Image{*view}
-	if err := h.nameUploaders(ctx, []db.Image{img}, one); err != nil {
-		return err
-	}
-	view.Uploader = one[0].Uploader
 	if img.Visibility != vocab.Public || img.Status != vocab.Captioned || img.Moderation != vocab.ModOK {
 		return nil
 	}

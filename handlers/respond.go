@@ -98,7 +98,7 @@ func toView(img db.Image, v Viewer) views.Image {
 		Width: img.Width, Height: img.Height, SizeBytes: img.SizeBytes,
 		EncodeMS: img.EncodeMS, DecodeMS: img.DecodeMS, TotalMS: img.TotalMS,
 		CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
-		Confidence: img.Confidence, Certainty: img.Certainty,
+		Confidence: img.Confidence, Certainty: img.Certainty, Uploader: uploaderName(img),
 	}
 	for _, d := range img.Derivatives {
 		r := views.Rendition{URL: derivativeURL(img, d), Width: d.Width, Height: d.Height}

@@ -189,8 +189,8 @@ func decodeLikeTheJob(name string) (image.Image, error) {
 	if info, err := imagefile.Inspect(bytes.NewReader(file), math.MaxInt64); err == nil {
 		side = imagefile.ModelSideFor(info.Width, info.Height)
 	}
-	if d, err := imagefile.DecodeShared(file, false, side); err == nil {
-		return d.Pixels, nil
+	if px, err := imagefile.DecodeForModel(file, side); err == nil {
+		return px, nil
 	}
 	return imagefile.Decode(bytes.NewReader(file))
 }

@@ -95,14 +95,15 @@ func BenchmarkGalleryPageWeight(b *testing.B) {
 	for {
 		var n int
 		if err := s.app.Pool.QueryRow(context.Background(),
-			"SELECT count(*) FROM images WHERE status = 'captioned'").Scan(&n); err != nil {
+			`SELECT count(*) FROM images i WHERE status = 'captioned'
+			 AND (SELECT count(*) FROM image_derivatives d WHERE d.image_id = i.id) = 2`).Scan(&n); err != nil {
 			b.Fatal(err)
 		}
 		if n == len(photos) {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d photos captioned after 3 minutes", n, len(photos))
+			b.Fatalf("%d of %d photos captioned and sized after 3 minutes", n, len(photos))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

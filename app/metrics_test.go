@@ -83,9 +83,11 @@ func TestMetricsOfAnUpload(t *testing.T) {
 	id := location(t, post(t, s.URL, []file{{"beach.jpg", testutil.JPEG(t, 64, 48)}}, nil), "/images/")
 	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
 
-	// River reports the completed job a moment after the caption's commit.
+	// River reports the completed job a moment after the caption's commit;
+	// the derive job it queued makes the display sizes after that.
 	m := waitMetrics(t, url, 10*time.Second, "counting the caption's stages", func(m map[string]float64) bool {
-		return m[`captionai_caption_stage_seconds_count{stage="decoder"}`] >= 1
+		return m[`captionai_caption_stage_seconds_count{stage="decoder"}`] >= 1 &&
+			m[`captionai_caption_stage_seconds_count{stage="derivatives"}`] >= 1
 	})
 	for _, series := range []string{
 		`captionai_http_request_duration_seconds_count{method="POST",route="/images",status="3xx"}`,
@@ -93,7 +95,9 @@ func TestMetricsOfAnUpload(t *testing.T) {
 		`captionai_caption_stage_seconds_count{stage="decode"}`,
 		`captionai_caption_stage_seconds_count{stage="encoder"}`,
 		`captionai_caption_stage_seconds_count{stage="decoder"}`,
+		`captionai_caption_stage_seconds_count{stage="derivatives"}`,
 		`captionai_jobs_total{kind="caption",outcome="completed"}`,
+		`captionai_jobs_total{kind="derive",outcome="completed"}`,
 		`captionai_queue_jobs{state="completed"}`,
 	} {
 		if m[series] < 1 {

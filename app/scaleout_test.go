@@ -223,8 +223,14 @@ func TestScaleOut(t *testing.T) {
 		t.Errorf("River's leader is %q, want worker 2 (%s)", newLeader, w2ID)
 	}
 
-	// Web B serves each photo's display sizes and original, from S3.
+	// Web B serves each photo's display sizes and original, from S3. The
+	// derive jobs the captions queued make the sizes.
 	sizeURL := regexp.MustCompile(`/images/[0-9a-f-]{36}/sizes/(card|view)-[0-9a-f]{32}\.webp`)
+	for _, id := range ids {
+		for deadline := time.Now().Add(30 * time.Second); len(derivativesOf(t, pool, id)) < 2 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	for _, id := range ids {
 		code, page := guestB.Get("/images/" + id)
 		if code != 200 {

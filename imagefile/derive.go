@@ -69,7 +69,7 @@ func DeriveCost(n int64) int64 {
 }
 
 // Derive makes the display sizes of an image file of an accepted format,
-// as lossy WebP, from one decode shrunk on load (see DecodeShared): JPEG's
+// as lossy WebP, from one decode shrunk on load (as DecodeForModel does): JPEG's
 // DCT scaling, WebP's scaled decode. Each is resized to fit its long side,
 // turned upright as its EXIF orientation says (after the shrink, so the
 // full size is never turned), converted to sRGB, and written with no

@@ -160,7 +160,7 @@ func TestDeriveRefusesWhatItCannotRead(t *testing.T) {
 	if _, err := Decode(bytes.NewReader(data)); err == nil {
 		t.Fatal("Go decodes the damaged PNG")
 	}
-	if d, err := DecodeShared(data, true, 0); err == nil {
-		t.Fatalf("libvips decodes the damaged PNG to %v", d.Pixels.Bounds())
+	if px, err := DecodeForModel(data, 0); err == nil {
+		t.Fatalf("libvips decodes the damaged PNG to %v", px.Bounds())
 	}
 }

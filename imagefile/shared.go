@@ -3,12 +3,36 @@ package imagefile
 /*
 #cgo pkg-config: vips
 #include <stdlib.h>
+#include <string.h>
 #include <vips/vips.h>
 
 // Shrink-on-load decode fitted to side x side, never enlarged, turned
 // upright after the shrink (vips_thumbnail's default). A damaged file is
 // an error, not pixels made up where the data is broken.
+//
+// A JPEG is loaded at the smallest DCT scale (1/2, 1/4 or 1/8) that still
+// covers side: vips_thumbnail would keep a factor of two in hand for its
+// own resize, and so decode a 4000 px photo at 1/4 for 448 px and whole
+// for 1600 px, two and four times the pixels. libjpeg's scaled IDCT
+// filters as it shrinks, so the last resize has little left to do.
 static int ca_thumbnail_buffer(void *buf, size_t len, int side, VipsImage **out) {
+	const char *loader = vips_foreign_find_load_buffer(buf, len);
+	if (loader && strcmp(loader, "VipsForeignLoadJpegBuffer") == 0) {
+		VipsImage *head = NULL, *scaled = NULL;
+		int shrink = 1, long_side, ret;
+		// Only the header is read here: libvips decodes on demand.
+		if (vips_jpegload_buffer(buf, len, &head, NULL))
+			return -1;
+		long_side = VIPS_MAX(head->Xsize, head->Ysize);
+		g_object_unref(head);
+		while (shrink < 8 && (long_side + 2 * shrink - 1) / (2 * shrink) >= side)
+			shrink *= 2;
+		if (vips_jpegload_buffer(buf, len, &scaled, "shrink", shrink, "fail_on", VIPS_FAIL_ON_ERROR, NULL))
+			return -1;
+		ret = vips_thumbnail_image(scaled, out, side, "height", side, "size", VIPS_SIZE_DOWN, NULL);
+		g_object_unref(scaled);
+		return ret;
+	}
 	return vips_thumbnail_buffer(buf, len, out, side, "height", side, "size", VIPS_SIZE_DOWN,
 		"option_string", "fail_on=error", NULL);
 }
@@ -69,24 +93,20 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"time"
 	"unsafe"
 )
 
-// Decoded is what one shrunk-on-load decode of an image file gives: the
-// pixels the models look at and, when asked, the display sizes.
-type Decoded struct {
-	// Pixels are the image upright, in 8-bit sRGB, at most ModelSide
-	// pixels on its long side (the models resize them to 224 px).
+// decoded is what one shrunk-on-load decode of an image file gives: the
+// pixels the models look at, the display sizes, or both.
+type decoded struct {
+	// Pixels are the image upright, in 8-bit sRGB, at most the model side
+	// long (the models resize them to 224 px).
 	Pixels *image.NRGBA
-	// Derivatives are the display sizes, smallest first; nil unless asked.
+	// Derivatives are the display sizes, smallest first.
 	Derivatives []Derivative
-	// DeriveTook is the time spent resizing and encoding them, after the
-	// decode.
-	DeriveTook time.Duration
 }
 
-// ModelSide is the long side of Decoded.Pixels: twice the models' 224 px
+// ModelSide is the long side of DecodeForModel's pixels: twice the models' 224 px
 // input, so their own resize still averages several pixels into each.
 const ModelSide = 448
 
@@ -101,7 +121,7 @@ func ModelSideFor(w, h int) int {
 	return min(max(ModelSide, (224*long+short-1)/short), 4096)
 }
 
-// SharedCost is what DecodeShared and Derive hold in memory for file, for
+// SharedCost is what DecodeForModel and Derive hold in memory for file, for
 // the decode budget: DeriveCost, or for PNG and GIF, whose decoders cannot
 // shrink on load and decode an interlaced PNG whole, what Go's decoder
 // would take when that is more (Estimate).
@@ -123,25 +143,30 @@ func vipsError(what string) error {
 	return fmt.Errorf("%s: %s", what, msg)
 }
 
-// DecodeShared decodes an image file of an accepted format once, with
-// libvips at reduced scale (a JPEG decodes at 1/2, 1/4 or 1/8 through
-// libjpeg-turbo's DCT scaling, whichever still covers the largest size
-// wanted), turns it upright after the shrink, and makes from those pixels
-// both the models' input and, with derive, the display sizes that Derive
-// makes. The models' input is at most ModelSide pixels long, or
-// modelSide when that is larger, for images whose short side would
-// otherwise fall under the models' 224 px (pass 0 for ModelSide).
-func DecodeShared(file []byte, derive bool, modelSide int) (Decoded, error) {
-	return decodeShared(file, derive, true, modelSide)
+// DecodeForModel decodes an image file of an accepted format for the
+// models (the caption job's decode), with libvips shrinking on load as far
+// as they allow: a 12 MP JPEG decodes at 1/8 through libjpeg-turbo's DCT
+// scaling. It turns the pixels upright after the shrink. They are at most
+// ModelSide pixels long, or modelSide when that is larger, for images
+// whose short side would otherwise fall under the models' 224 px (pass 0
+// for ModelSide). The display sizes need more pixels (a 1/2 decode for
+// the 1600 px view) and come from their own decode, Derive, in a job of
+// their own, so that the caption does not wait for them.
+func DecodeForModel(file []byte, modelSide int) (*image.NRGBA, error) {
+	d, err := decodeShared(file, false, true, modelSide)
+	return d.Pixels, err
 }
 
-func decodeShared(file []byte, derive, pixels bool, modelSide int) (Decoded, error) {
+// decodeShared decodes file once, shrunk on load to what the largest of the
+// wanted outputs needs, and makes the model's pixels and/or the display
+// sizes from those pixels.
+func decodeShared(file []byte, derive, pixels bool, modelSide int) (decoded, error) {
 	startVips()
 	if _, err := Sniff(file[:min(len(file), 12)]); err != nil {
-		return Decoded{}, err
+		return decoded{}, err
 	}
 	if !derive && !pixels {
-		return Decoded{}, nil
+		return decoded{}, nil
 	}
 	modelSide = max(modelSide, ModelSide)
 	first := modelSide
@@ -158,26 +183,24 @@ func decodeShared(file []byte, derive, pixels bool, modelSide int) (Decoded, err
 	defer C.free(cfile)
 	var thumb, mem *C.VipsImage
 	if C.ca_thumbnail_buffer(cfile, C.size_t(len(file)), C.int(first), &thumb) != 0 {
-		return Decoded{}, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", vipsError("libvips"))
+		return decoded{}, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", vipsError("libvips"))
 	}
 	defer C.ca_unref(thumb)
 	// The one decode: everything below reads these pixels.
 	if C.ca_copy_memory(thumb, &mem) != 0 {
-		return Decoded{}, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", vipsError("libvips"))
+		return decoded{}, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", vipsError("libvips"))
 	}
 	defer C.ca_unref(mem)
 
-	var out Decoded
+	var out decoded
 	if derive {
-		start := time.Now()
 		for _, k := range DerivativeKinds {
 			d, err := encodeSize(mem, k.Kind, k.MaxSide)
 			if err != nil {
-				return Decoded{}, err
+				return decoded{}, err
 			}
 			out.Derivatives = append(out.Derivatives, d)
 		}
-		out.DeriveTook = time.Since(start)
 	}
 	if !pixels {
 		return out, nil
@@ -186,7 +209,7 @@ func decodeShared(file []byte, derive, pixels bool, modelSide int) (Decoded, err
 	if int(mem.Xsize) > modelSide || int(mem.Ysize) > modelSide {
 		var small *C.VipsImage
 		if C.ca_thumbnail_image(mem, C.int(modelSide), &small) != 0 {
-			return Decoded{}, vipsError("resizing for the model")
+			return decoded{}, vipsError("resizing for the model")
 		}
 		defer C.ca_unref(small)
 		src = small
@@ -195,11 +218,11 @@ func decodeShared(file []byte, derive, pixels bool, modelSide int) (Decoded, err
 	var n C.size_t
 	var w, h C.int
 	if C.ca_nrgba(src, &buf, &n, &w, &h) != 0 {
-		return Decoded{}, vipsError("converting for the model")
+		return decoded{}, vipsError("converting for the model")
 	}
 	defer C.g_free(C.gpointer(buf))
 	if int(n) != 4*int(w)*int(h) {
-		return Decoded{}, errors.New("libvips gave pixels of an unexpected size")
+		return decoded{}, errors.New("libvips gave pixels of an unexpected size")
 	}
 	img := image.NewNRGBA(image.Rect(0, 0, int(w), int(h)))
 	copy(img.Pix, unsafe.Slice((*byte)(buf), int(n)))

@@ -13,9 +13,9 @@ import (
 	"github.com/disintegration/imaging"
 )
 
-// DecodeShared turns a phone photo upright after shrinking it and gives
-// the models at most ModelSide pixels along with both display sizes.
-func TestDecodeSharedSideways(t *testing.T) {
+// A phone photo is turned upright after the shrink, both for the models
+// (at most ModelSide pixels) and in the display sizes.
+func TestDecodeSideways(t *testing.T) {
 	exiftool := needExiftool(t)
 	in := filepath.Join(t.TempDir(), "in.jpg")
 	if err := os.WriteFile(in, markedJPEG(t, 2400, 1200), 0o644); err != nil {
@@ -26,7 +26,7 @@ func TestDecodeSharedSideways(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := DecodeShared(file, true, 0)
+	d, err := decodeShared(file, true, true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,25 +39,36 @@ func TestDecodeSharedSideways(t *testing.T) {
 	if len(d.Derivatives) != 2 || d.Derivatives[0].Width != 240 || d.Derivatives[1].Height != 1600 {
 		t.Errorf("derivatives %v", d.Derivatives)
 	}
-	plain, err := DecodeShared(file, false, 0)
-	if err != nil || plain.Derivatives != nil || plain.Pixels.Bounds() != d.Pixels.Bounds() {
-		t.Errorf("without sizes: %v, %v", plain.Derivatives, err)
+	plain, err := DecodeForModel(file, 0)
+	if err != nil || plain.Bounds() != d.Pixels.Bounds() || plain.At(219, 4) != d.Pixels.At(219, 4) {
+		t.Errorf("DecodeForModel: %v, %v", plain.Bounds(), err)
+	}
+	sizes, err := Derive(file)
+	if err != nil || len(sizes) != 2 || sizes[1].SHA256 != d.Derivatives[1].SHA256 {
+		t.Errorf("Derive differs from the shared decode's sizes: %v", err)
 	}
 	// A long thin image keeps a short side the models can use.
-	if long, err := DecodeShared(file, true, 2000); err != nil || long.Pixels.Bounds().Dy() != 2000 || long.Derivatives[1].Height != 1600 {
-		t.Errorf("modelSide 2000: %v, %v", long.Pixels.Bounds(), err)
+	if long, err := DecodeForModel(file, 2000); err != nil || long.Bounds().Dy() != 2000 {
+		t.Errorf("modelSide 2000: %v, %v", long.Bounds(), err)
 	}
 }
 
 // The models get what Go's decoder and a resize would give them, to within
 // rounding: the same colours, in 8-bit NRGBA, for 16-bit PNGs too.
-func TestDecodeSharedMatchesGo(t *testing.T) {
+func TestDecodeForModelMatchesGo(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		data []byte
 	}{
 		{"jpeg", func() []byte {
-			m := gradient(900, 600)
+			// Smooth, as photos mostly are: libjpeg's scaled decode and
+			// Go's resize filter a sharp sawtooth differently.
+			m := image.NewRGBA(image.Rect(0, 0, 900, 600))
+			for y := range 600 {
+				for x := range 900 {
+					m.Set(x, y, color.RGBA{uint8(x * 255 / 900), uint8(y * 255 / 600), uint8((x + y) * 255 / 1500), 255})
+				}
+			}
 			var b bytes.Buffer
 			if err := imaging.Encode(&b, m, imaging.JPEG, imaging.JPEGQuality(92)); err != nil {
 				t.Fatal(err)
@@ -79,7 +90,7 @@ func TestDecodeSharedMatchesGo(t *testing.T) {
 		}()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := DecodeShared(c.data, false, 0)
+			px, err := DecodeForModel(c.data, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,12 +98,12 @@ func TestDecodeSharedMatchesGo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := d.Pixels.Bounds()
+			b := px.Bounds()
 			want := imaging.Resize(g, b.Dx(), b.Dy(), imaging.Linear)
 			var sum float64
 			for y := 0; y < b.Dy(); y++ {
 				for x := 0; x < b.Dx(); x++ {
-					p, q := d.Pixels.NRGBAAt(x, y), want.NRGBAAt(x, y)
+					p, q := px.NRGBAAt(x, y), want.NRGBAAt(x, y)
 					sum += math.Abs(float64(p.R)-float64(q.R)) + math.Abs(float64(p.G)-float64(q.G)) + math.Abs(float64(p.B)-float64(q.B))
 				}
 			}
@@ -105,7 +116,7 @@ func TestDecodeSharedMatchesGo(t *testing.T) {
 
 // libvips reads the orientation of PNG (eXIf) and WebP (EXIF chunk) too, as
 // Decode does: the models and the sizes get the photo upright.
-func TestDecodeSharedTurnsPNGAndWebPUpright(t *testing.T) {
+func TestDecodeTurnsPNGAndWebPUpright(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 60, 40))
 	for y := range 40 {
 		for x := range 60 {
@@ -123,7 +134,7 @@ func TestDecodeSharedTurnsPNGAndWebPUpright(t *testing.T) {
 		t.Fatalf("chunks %v", types)
 	}
 	pngFile := append(append(append([]byte("\x89PNG\r\n\x1a\n"), chunks[0]...), mkPNGChunk("eXIf", cameraEXIF(6))...), bytes.Join(chunks[1:], nil)...)
-	d, err := DecodeShared(pngFile, true, 0)
+	d, err := decodeShared(pngFile, true, true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +152,11 @@ func TestDecodeSharedTurnsPNGAndWebPUpright(t *testing.T) {
 		t.Fatalf("no VP8 chunk in the card")
 	}
 	sideways := webpFile(webpVP8X(0x08, 40, 60), card[at:], webpChunk("EXIF", cameraEXIF(6)))
-	d2, err := DecodeShared(sideways, false, 0)
+	d2, err := DecodeForModel(sideways, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d2.Pixels.Bounds(); got.Dx() != 60 || got.Dy() != 40 {
+	if got := d2.Bounds(); got.Dx() != 60 || got.Dy() != 40 {
 		t.Errorf("WebP: %v, want 60x40", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -34,7 +35,7 @@ type CaptionArgs struct {
 	Model string `json:"model,omitempty"`
 }
 
-func (CaptionArgs) Kind() string { return "caption" }
+func (CaptionArgs) Kind() string { return metrics.CaptionKind }
 
 func (CaptionArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: CaptionQueue, MaxAttempts: 5}
@@ -74,11 +75,9 @@ type CaptionWorker struct {
 	// fails: at once when it is unreachable, on the job's last attempt
 	// otherwise. Nil: the engine's errors are the job's.
 	Fallback Captioner
-	// Derive stores the display sizes, made from the decode the models
-	// use when the image has none yet; their rows go in the caption's
-	// transaction. A failure there is logged, not the job's: the backfill
-	// tries again. Nil: none are made.
-	Derive *Deriver
+	// Sizes queues a derive job, in the caption's transaction, for an
+	// image that lacks display sizes. False: none are made.
+	Sizes bool
 }
 
 func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) error {
@@ -110,9 +109,8 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	if err != nil {
 		return err
 	}
-	needSizes := w.Derive != nil && !hasAllDerivatives(img.Derivatives)
-	pixels, made, deriveTook, release, err := w.decode(ctx, img, file, needSizes)
-	decodeTook := time.Since(decodeStart) - deriveTook
+	pixels, release, err := w.decode(ctx, img, file)
+	decodeTook := time.Since(decodeStart)
 	// Deferred too, for a panic in the model: a budget never released would
 	// stall every later job.
 	defer release()
@@ -141,19 +139,6 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 		return w.modelFailed(ctx, job, "The captioning model failed: ", err)
 	}
 
-	var derivs []db.Derivative
-	if len(made) > 0 {
-		start := time.Now()
-		if derivs, err = w.Derive.Put(ctx, id, made); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			w.Log.Warn("storing derivatives: the backfill tries again", "image", id, "err", err)
-			derivs = nil
-		}
-		deriveTook += time.Since(start)
-	}
-
 	tx, err := w.DB.Begin(ctx)
 	if err != nil {
 		return err
@@ -176,14 +161,13 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 			return err
 		}
 	}
-	if len(derivs) > 0 {
-		if err := saveDerivativesTx(ctx, tx, id, derivs); err != nil {
-			return err
+	if w.Sizes && !hasAllDerivatives(img.Derivatives) {
+		if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertTx(ctx, tx, DeriveArgs{ImageID: id}, nil); err != nil {
+			return fmt.Errorf("queueing the display sizes: %w", err)
 		}
 	}
 	// Stored on the job (River's UI shows it) and read by the metrics.
-	stages := metrics.CaptionStages{DecodeMS: ms(decodeTook), NSFWMS: ms(nsfwTook), EncoderMS: ms(res.Encode), DecoderMS: ms(res.Decode),
-		DerivativesMS: ms(deriveTook)}
+	stages := metrics.CaptionStages{DecodeMS: ms(decodeTook), NSFWMS: ms(nsfwTook), EncoderMS: ms(res.Encode), DecoderMS: ms(res.Decode)}
 	if err := river.RecordOutput(ctx, stages); err != nil {
 		w.Log.Warn("recording the stage times", "image", id, "err", err)
 	}
@@ -201,35 +185,30 @@ func (w *CaptionWorker) Work(ctx context.Context, job *river.Job[CaptionArgs]) e
 	if scores != nil {
 		attrs = append(attrs, "nsfw_ms", ms(nsfwTook), "held", held)
 	}
-	if derivs != nil {
-		attrs = append(attrs, "derivatives_ms", ms(deriveTook))
-	}
 	w.Log.Info("captioned", attrs...)
 	return nil
 }
 
-// decode decodes the file once with libvips, shrunk on load to what the
-// models need (and, with sizes, what the display sizes need, which it then
-// makes from the same pixels), within the decode budget. A file libvips
-// cannot read goes through Go's decoders instead (and gets no sizes); one
+// decode decodes the file with libvips, shrunk on load to what the models
+// need, within the decode budget. A file libvips cannot read goes through
+// Go's decoders instead (its derive job fails and it gets no sizes); one
 // neither can read is the error. release gives the budget back once the
-// pixels are no longer used; deriveTook is the part spent on the sizes.
-func (w *CaptionWorker) decode(ctx context.Context, img db.Image, file []byte, sizes bool) (
-	pixels image.Image, made []imagefile.Derivative, deriveTook time.Duration, release func(), err error) {
+// pixels are no longer used.
+func (w *CaptionWorker) decode(ctx context.Context, img db.Image, file []byte) (pixels image.Image, release func(), err error) {
 	release, err = w.DecodeBudget.Acquire(ctx, imagefile.SharedCost(file))
 	if err != nil {
-		return nil, nil, 0, release, err
+		return nil, release, err
 	}
-	d, verr := imagefile.DecodeShared(file, sizes, imagefile.ModelSideFor(img.Width, img.Height))
+	px, verr := imagefile.DecodeForModel(file, imagefile.ModelSideFor(img.Width, img.Height))
 	if verr == nil {
-		return d.Pixels, d.Derivatives, d.DeriveTook, release, nil
+		return px, release, nil
 	}
 	release()
 	pixels, release, err = w.DecodeBudget.Decode(ctx, bytes.NewReader(file))
 	if err == nil {
-		w.Log.Warn("libvips could not decode the file, Go's decoder could: no display sizes", "image", img.ID, "err", verr)
+		w.Log.Warn("libvips could not decode the file, Go's decoder could", "image", img.ID, "err", verr)
 	}
-	return pixels, nil, 0, release, err
+	return pixels, release, err
 }
 
 // captioner is the one named, or the default for ""; nil if none is.

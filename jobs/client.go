@@ -72,8 +72,8 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	if budget == nil {
 		budget = imagefile.NewBudget(imagefile.DefaultBudget)
 	}
-	deriver := &Deriver{Files: c.Files, Budget: budget}
-	cw := &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget, NSFWHold: c.NSFWHold, Derive: deriver}
+	deriver := Deriver{Files: c.Files, Budget: budget}
+	cw := &CaptionWorker{DB: c.DB, Files: c.Files, Model: c.Model, Log: c.Log, DecodeBudget: budget, NSFWHold: c.NSFWHold, Sizes: true}
 	if c.NSFW != nil { // a nil *inference.NSFW would make a non-nil Classifier
 		cw.NSFW = c.NSFW
 	}
@@ -90,12 +90,14 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	river.AddWorker(workers, &VerifyEmailWorker{Mailer: mailer})
 	river.AddWorker(workers, &AccountExistsWorker{Mailer: mailer})
 	river.AddWorker(workers, &HousekeepingWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log})
-	river.AddWorker(workers, &BackfillDerivativesWorker{DB: c.DB, Deriver: *deriver, Log: c.Log})
+	river.AddWorker(workers, &DeriveWorker{DB: c.DB, Deriver: deriver})
+	river.AddWorker(workers, &BackfillDerivativesWorker{DB: c.DB, Deriver: deriver, Log: c.Log})
 
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: c.Log,
 		Queues: map[string]river.QueueConfig{
 			CaptionQueue:       {MaxWorkers: c.Sessions},
+			DeriveQueue:        {MaxWorkers: 1},
 			river.QueueDefault: {MaxWorkers: 1},
 		},
 		Workers:           workers,

@@ -16,6 +16,7 @@ import (
 
 	"captionai/db"
 	"captionai/imagefile"
+	"captionai/metrics"
 	"captionai/storage"
 )
 
@@ -115,6 +116,61 @@ func saveDerivativesTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, ds []db.Der
 	return nil
 }
 
+// DeriveQueue runs derive jobs, one at a time, beside the caption queue:
+// a photo's sizes never hold up another photo's caption.
+const DeriveQueue = "derive"
+
+// DeriveArgs makes the display sizes of one image. The caption job queues
+// it in the transaction that stores the caption, so the caption does not
+// wait for them: the models need a 1/8-scale decode of a 12 MP JPEG, the
+// 1600 px view a 1/2-scale one and a WebP encoding several times longer.
+// Until they exist, pages show the original.
+type DeriveArgs struct {
+	ImageID uuid.UUID `json:"image_id"`
+}
+
+func (DeriveArgs) Kind() string { return metrics.DeriveKind }
+
+func (DeriveArgs) InsertOpts() river.InsertOpts {
+	// A file libvips cannot read fails every time: the backfill's later
+	// runs try again, so a few attempts are enough.
+	return river.InsertOpts{Queue: DeriveQueue, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+}
+
+type DeriveWorker struct {
+	river.WorkerDefaults[DeriveArgs]
+	DB      *db.Store
+	Deriver Deriver
+}
+
+func (w *DeriveWorker) Work(ctx context.Context, job *river.Job[DeriveArgs]) error {
+	img, err := w.DB.Image(ctx, job.Args.ImageID)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil // deleted since
+	}
+	if err != nil {
+		return err
+	}
+	if hasAllDerivatives(img.Derivatives) {
+		return nil
+	}
+	start := time.Now()
+	ds, err := w.Deriver.Make(ctx, img.ID, img.StorageKey, nil)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil // deleted since: the delete-files job took the original
+	}
+	if err != nil {
+		return fmt.Errorf("making the display sizes of %s: %w", img.ID, err)
+	}
+	if err := saveDerivatives(ctx, w.DB, img.ID, ds); err != nil {
+		return err
+	}
+	// A crash before River marks the job done reruns it, which finds the
+	// sizes stored.
+	return river.RecordOutput(ctx, metrics.CaptionStages{DerivativesMS: float64(time.Since(start)) / float64(time.Millisecond)})
+}
+
 // BackfillDerivativesArgs makes the derivatives of captioned images that
 // lack them: images from before derivatives existed, and any whose caption
 // job could not make them. A periodic job (and at start), unique while it
@@ -171,7 +227,7 @@ func (w *BackfillDerivativesWorker) Work(ctx context.Context, job *river.Job[Bac
 				failed++
 				continue
 			}
-			if err := w.save(ctx, img.ID, ds); err != nil {
+			if err := saveDerivatives(ctx, w.DB, img.ID, ds); err != nil {
 				return err
 			}
 			made++
@@ -186,8 +242,9 @@ func (w *BackfillDerivativesWorker) Work(ctx context.Context, job *river.Job[Bac
 	return nil
 }
 
-func (w *BackfillDerivativesWorker) save(ctx context.Context, id uuid.UUID, ds []db.Derivative) error {
-	tx, err := w.DB.Begin(ctx)
+// saveDerivatives records ds in a transaction of their own.
+func saveDerivatives(ctx context.Context, store *db.Store, id uuid.UUID, ds []db.Derivative) error {
+	tx, err := store.Begin(ctx)
 	if err != nil {
 		return err
 	}

@@ -81,10 +81,11 @@ func checkDerivatives(t *testing.T, ctx context.Context, files storage.Store, ds
 	}
 }
 
-// A caption job makes the card and view sizes of a 2400×1200 phone photo
-// held upright (EXIF orientation 6): fitted to 480 and 1600 px on their
-// long side and turned upright. They are recorded with the caption, and
-// deleting the image deletes their files through delete_files.
+// A caption job queues a derive job, which makes the card and view sizes
+// of a 2400×1200 phone photo held upright (EXIF orientation 6): fitted to
+// 480 and 1600 px on their long side and turned upright. A new caption
+// keeps them, and deleting the image deletes their files through
+// delete_files.
 func TestCaptionJobMakesDerivativesAndDeletionRemovesThem(t *testing.T) {
 	t.Parallel()
 	pool, _ := testutil.NewDB(t)
@@ -110,10 +111,10 @@ func TestCaptionJobMakesDerivativesAndDeletionRemovesThem(t *testing.T) {
 	}
 	defer client.Stop(context.Background())
 
-	got := waitFinished(t, ctx, store, img.ID)
-	if got.Status != vocab.Captioned {
+	if got := waitFinished(t, ctx, store, img.ID); got.Status != vocab.Captioned {
 		t.Fatalf("status %s: %s", got.Status, got.Error)
 	}
+	got := waitDerivatives(t, ctx, store, img.ID)
 	checkDerivatives(t, ctx, files, got.Derivatives, map[string][2]int{imagefile.Card: {240, 480}, imagefile.View: {800, 1600}})
 	if got.Derivatives[0].Kind != imagefile.Card {
 		t.Errorf("derivatives not smallest first: %+v", got.Derivatives)
@@ -136,11 +137,12 @@ func TestCaptionJobMakesDerivativesAndDeletionRemovesThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := waitFinished(t, ctx, store, img.ID)
-	var deletions int
+	var deletions, derives int
 	pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'delete_files'`).Scan(&deletions)
+	pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'derive'`).Scan(&derives)
 	if again.Status != vocab.Captioned || len(again.Derivatives) != 2 || again.Derivatives[0] != got.Derivatives[0] ||
-		again.Derivatives[1] != got.Derivatives[1] || deletions != 0 {
-		t.Errorf("after a new caption: %s, %+v, %d deletions queued", again.Status, again.Derivatives, deletions)
+		again.Derivatives[1] != got.Derivatives[1] || deletions != 0 || derives != 1 {
+		t.Errorf("after a new caption: %s, %+v, %d deletions and %d derive jobs queued", again.Status, again.Derivatives, deletions, derives)
 	}
 
 	tx, err := store.Begin(ctx)
@@ -179,19 +181,86 @@ func TestCaptionJobMakesDerivativesAndDeletionRemovesThem(t *testing.T) {
 	}
 }
 
+// waitDerivatives waits for the image's derive job to store its sizes.
+func waitDerivatives(t *testing.T, ctx context.Context, store *db.Store, id uuid.UUID) db.Image {
+	t.Helper()
+	return waitImage(t, ctx, store, id, "no display sizes", func(img db.Image) bool {
+		return len(img.Derivatives) == len(imagefile.DerivativeKinds)
+	})
+}
+
+// A derive job for an image deleted since, or whose file is gone, has
+// nothing to do; a second one for an image that has its sizes changes
+// nothing.
+func TestDeriveJobSkipsWhatIsGoneOrDone(t *testing.T) {
+	t.Parallel()
+	pool, _ := testutil.NewDB(t)
+	ctx := context.Background()
+	store := db.New(pool)
+	files, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := storedImage(t, files, testutil.JPEG(t, 640, 480), 640, 480)
+	lost := db.Image{ID: uuid.New(), BatchID: uuid.New(), ContentType: "image/jpeg", OriginalName: "lost.jpg",
+		SizeBytes: 1, Width: 1, Height: 1, Visibility: vocab.Public, StorageKey: "images/lost.jpg"}
+	tx, _ := store.Begin(ctx)
+	if err := db.InsertImagesTx(ctx, tx, []db.Image{img, lost}); err != nil {
+		t.Fatal(err)
+	}
+	tx.Commit(ctx)
+	w := rivertest.NewWorker(t, riverpgxv5.New(pool), &river.Config{}, &jobs.DeriveWorker{DB: store, Deriver: jobs.Deriver{Files: files}})
+	work := func(id uuid.UUID) {
+		t.Helper()
+		jtx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer jtx.Rollback(ctx)
+		res, err := w.Work(ctx, t, jtx, jobs.DeriveArgs{ImageID: id}, nil)
+		if err != nil || res.EventKind != river.EventKindJobCompleted {
+			t.Fatalf("derive %s: %v %v", id, res, err)
+		}
+		if err := jtx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work(uuid.New()) // never existed, or deleted
+	work(lost.ID)    // its file is gone
+	work(img.ID)
+	first, err := store.Image(ctx, img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDerivatives(t, ctx, files, first.Derivatives, map[string][2]int{imagefile.Card: {480, 360}, imagefile.View: {640, 480}})
+	work(img.ID)
+	second, _ := store.Image(ctx, img.ID)
+	var rows int
+	pool.QueryRow(ctx, `SELECT count(*) FROM image_derivatives`).Scan(&rows)
+	if rows != 2 || second.Derivatives[0] != first.Derivatives[0] || second.Derivatives[1] != first.Derivatives[1] {
+		t.Errorf("%d rows; a second run changed the sizes: %+v, then %+v", rows, first.Derivatives, second.Derivatives)
+	}
+}
+
 func waitFinished(t *testing.T, ctx context.Context, store *db.Store, id uuid.UUID) db.Image {
+	t.Helper()
+	return waitImage(t, ctx, store, id, "not captioned", db.Image.Finished)
+}
+
+// waitImage polls the image until ok, failing with what at ctx's end.
+func waitImage(t *testing.T, ctx context.Context, store *db.Store, id uuid.UUID, what string, ok func(db.Image) bool) db.Image {
 	t.Helper()
 	for {
 		got, err := store.Image(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Finished() {
+		if ok(got) {
 			return got
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatal("not captioned in time")
+			t.Fatalf("%s in time: %+v", what, got)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -122,15 +122,17 @@ func (m *Metrics) StreamClosed() {
 	}
 }
 
-// CaptionStages is the output a caption job records with river.RecordOutput
-// (River's UI shows it on the job); WatchJobs observes it when the job
-// completes. Stages that did not run are zero and not observed.
+// CaptionStages is the output a caption or derive job records with
+// river.RecordOutput (River's UI shows it on the job); WatchJobs observes
+// it when the job completes. Stages that did not run are zero and not
+// observed.
 type CaptionStages struct {
 	DecodeMS  float64 `json:"decode_ms"`  // reading and decoding the file, waiting for the decode budget included
 	NSFWMS    float64 `json:"nsfw_ms"`    // the upload check
 	EncoderMS float64 `json:"encoder_ms"` // the model's image encoder
 	DecoderMS float64 `json:"decoder_ms"` // the model's text decoder
-	// DerivativesMS is making and storing the display sizes (imagefile.Derive).
+	// DerivativesMS is making and storing the display sizes (imagefile.Derive),
+	// in the derive job.
 	DerivativesMS float64 `json:"derivatives_ms,omitempty"`
 }
 
@@ -163,8 +165,12 @@ func (m *Metrics) WatchJobs(events <-chan *river.Event) {
 	}
 }
 
-// CaptionKind is the caption job's kind, whose output holds CaptionStages.
-const CaptionKind = "caption"
+// CaptionKind and DeriveKind are the kinds of the jobs whose output holds
+// CaptionStages.
+const (
+	CaptionKind = "caption"
+	DeriveKind  = "derive"
+)
 
 // JobEvent counts one River job event.
 func (m *Metrics) JobEvent(e *river.Event) {
@@ -176,7 +182,7 @@ func (m *Metrics) JobEvent(e *river.Event) {
 	switch e.Kind {
 	case river.EventKindJobCompleted:
 		outcome = "completed"
-		if job.Kind == CaptionKind {
+		if job.Kind == CaptionKind || job.Kind == DeriveKind {
 			var s CaptionStages
 			if out := job.Output(); out != nil && json.Unmarshal(out, &s) == nil {
 				m.ObserveCaption(s)

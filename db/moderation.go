@@ -140,6 +140,7 @@ func UnbanUserTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 
 // Audit is one moderation or role action.
 type Audit struct {
+	ID          int64 // set when read
 	At          time.Time
 	Actor       uuid.UUID // the staff member
 	ActorEmail  string
@@ -167,25 +168,33 @@ type AuditFilter struct {
 	Target string
 }
 
-// AuditLog returns actions newest first, older than before (zero: from
-// the newest).
-func (s *Store) AuditLog(ctx context.Context, f AuditFilter, before time.Time, limit int) ([]Audit, error) {
-	if before.IsZero() {
-		before = time.Now().Add(time.Hour)
+// AuditCursor is a place in the newest-first audit log: the log goes on
+// with the actions after it. The id breaks ties of at, which the actions
+// of one transaction (a bulk hide) share; a zero id means "before At". A
+// zero AuditCursor is the start.
+type AuditCursor struct {
+	At time.Time
+	ID int64
+}
+
+// AuditLog returns actions newest first, after the cursor.
+func (s *Store) AuditLog(ctx context.Context, f AuditFilter, after AuditCursor, limit int) ([]Audit, error) {
+	if after.At.IsZero() {
+		after = AuditCursor{At: time.Now().Add(time.Hour)}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT at, coalesce(actor, '00000000-0000-0000-0000-000000000000'), actor_email, action,
+	rows, err := s.pool.Query(ctx, `SELECT id, at, coalesce(actor, '00000000-0000-0000-0000-000000000000'), actor_email, action,
 			coalesce(target_image, '00000000-0000-0000-0000-000000000000'), coalesce(target_user, '00000000-0000-0000-0000-000000000000'),
 			coalesce(target_email, ''), reason
 		FROM audit_log
-		WHERE at < $1 AND ($3 = '' OR lower(actor_email) = lower($3))
+		WHERE (at, id) < ($1, $5) AND ($3 = '' OR lower(actor_email) = lower($3))
 		  AND ($4 = '' OR target_image::text = $4 OR target_user::text = $4 OR lower(target_email) = lower($4))
-		ORDER BY at DESC, id DESC LIMIT $2`, before, limit, f.Actor, f.Target)
+		ORDER BY at DESC, id DESC LIMIT $2`, after.At, limit, f.Actor, f.Target, after.ID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the audit log: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Audit, error) {
 		var a Audit
-		err := r.Scan(&a.At, &a.Actor, &a.ActorEmail, &a.Action, &a.TargetImage, &a.TargetUser, &a.TargetEmail, &a.Reason)
+		err := r.Scan(&a.ID, &a.At, &a.Actor, &a.ActorEmail, &a.Action, &a.TargetImage, &a.TargetUser, &a.TargetEmail, &a.Reason)
 		return a, err
 	})
 	if err != nil {
@@ -241,19 +250,20 @@ type AdminImage struct {
 	OpenReports int
 }
 
-// AdminImages pages through every image matching f, newest first.
-func (s *Store) AdminImages(ctx context.Context, f AdminFilter, before time.Time, limit int) ([]AdminImage, error) {
-	if before.IsZero() {
-		before = time.Now().Add(time.Hour)
+// AdminImages pages through every image matching f after the cursor,
+// newest first.
+func (s *Store) AdminImages(ctx context.Context, f AdminFilter, after Cursor, limit int) ([]AdminImage, error) {
+	if after.CreatedAt.IsZero() {
+		after = Cursor{CreatedAt: time.Now().Add(time.Hour)}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+imageColumns+`,
 			coalesce((SELECT email FROM users u WHERE u.id = images.user_id), ''),
 			(SELECT count(*) FROM reports r WHERE r.image_id = images.id AND r.resolved_at IS NULL) AS open_reports
 		FROM images
-		WHERE created_at < $1 AND ($3 = '' OR status = $3) AND ($4 = '' OR visibility = $4) AND ($5 = '' OR moderation = $5)
+		WHERE (created_at, id) < ($1, $9) AND ($3 = '' OR status = $3) AND ($4 = '' OR visibility = $4) AND ($5 = '' OR moderation = $5)
 		  AND (NOT $6 OR EXISTS (SELECT 1 FROM reports r WHERE r.image_id = images.id AND r.resolved_at IS NULL))
 		  AND (NOT $7 OR visibility <> $8)
-		ORDER BY created_at DESC LIMIT $2`, before, limit, f.Status, f.Visibility, f.Moderation, f.Reported, f.NoPrivate, vocab.Private)
+		ORDER BY created_at DESC, id DESC LIMIT $2`, after.CreatedAt, limit, f.Status, f.Visibility, f.Moderation, f.Reported, f.NoPrivate, vocab.Private, after.ID)
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)
 	}

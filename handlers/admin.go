@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"captionai/db"
 	"captionai/views"
@@ -21,8 +20,8 @@ func (h *Handler) admin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := db.AdminFilter{Status: q.Get("status"), Visibility: q.Get("visibility"), Moderation: q.Get("moderation"),
 		Reported: q.Get("reported") != "", NoPrivate: !v.IsAdmin()}
-	before := pageCursor(r)
-	imgs, err := h.DB.AdminImages(r.Context(), f, before, galleryPageSize+1)
+	at := pageAt(r)
+	imgs, err := h.DB.AdminImages(r.Context(), f, at, galleryPageSize+1)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -35,7 +34,7 @@ func (h *Handler) admin(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if cursor != "" {
-			vals.Set("before", cursor)
+			vals.Set("cursor", cursor)
 		}
 		if len(vals) == 0 {
 			return "/admin"
@@ -45,9 +44,10 @@ func (h *Handler) admin(w http.ResponseWriter, r *http.Request) {
 	var next, first string
 	if len(imgs) > galleryPageSize {
 		imgs = imgs[:galleryPageSize]
-		next = link(imgs[len(imgs)-1].CreatedAt.UTC().Format(time.RFC3339Nano))
+		last := imgs[len(imgs)-1]
+		next = link(encodeCursor(db.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}))
 	}
-	if !before.IsZero() {
+	if !at.CreatedAt.IsZero() {
 		first = link("")
 	}
 	out := make([]views.AdminImage, 0, len(imgs))

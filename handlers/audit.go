@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,7 +23,7 @@ func (h *Handler) auditLog(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := db.AuditFilter{Actor: q.Get("actor"), Target: q.Get("target")}
-	entries, err := h.DB.AuditLog(r.Context(), f, pageCursor(r), auditPageSize+1)
+	entries, err := h.DB.AuditLog(r.Context(), f, auditCursor(r), auditPageSize+1)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -30,7 +31,8 @@ func (h *Handler) auditLog(w http.ResponseWriter, r *http.Request) {
 	next := ""
 	if len(entries) > auditPageSize {
 		entries = entries[:auditPageSize]
-		vals := url.Values{"before": {entries[len(entries)-1].At.UTC().Format(time.RFC3339Nano)}}
+		last := entries[len(entries)-1]
+		vals := url.Values{"before": {last.At.UTC().Format(time.RFC3339Nano)}, "id": {strconv.FormatInt(last.ID, 10)}}
 		if f.Actor != "" {
 			vals.Set("actor", f.Actor)
 		}
@@ -53,4 +55,14 @@ func (h *Handler) auditLog(w http.ResponseWriter, r *http.Request) {
 		rows[i] = row
 	}
 	h.render(w, r, http.StatusOK, views.AuditPage(rows, f.Actor, f.Target, next, v.IsAdmin()))
+}
+
+// auditCursor is where a page of the audit log starts: ?before= (a time)
+// and ?id= (the last action shown, which breaks ties of time); zero for
+// the first page.
+func auditCursor(r *http.Request) db.AuditCursor {
+	q := r.URL.Query()
+	at, _ := time.Parse(time.RFC3339Nano, q.Get("before"))
+	id, _ := strconv.ParseInt(q.Get("id"), 10, 64)
+	return db.AuditCursor{At: at, ID: max(id, 0)}
 }

@@ -39,8 +39,8 @@ type ImageStore interface {
 	CaptionHistory(ctx context.Context, imageID uuid.UUID) ([]db.CaptionVersion, error)
 	Rate(ctx context.Context, imageID, userID uuid.UUID, rating string) error
 	ReviewQueue(ctx context.Context, noPrivate bool, limit int) ([]db.Flagged, error)
-	AdminImages(ctx context.Context, f db.AdminFilter, before time.Time, limit int) ([]db.AdminImage, error)
-	AuditLog(ctx context.Context, f db.AuditFilter, before time.Time, limit int) ([]db.Audit, error)
+	AdminImages(ctx context.Context, f db.AdminFilter, after db.Cursor, limit int) ([]db.AdminImage, error)
+	AuditLog(ctx context.Context, f db.AuditFilter, after db.AuditCursor, limit int) ([]db.Audit, error)
 	Ping(ctx context.Context) error
 }
 

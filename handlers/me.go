@@ -106,7 +106,3 @@ func pageAt(r *http.Request) db.Cursor {
 	t, _ := time.Parse(time.RFC3339Nano, q.Get("before"))
 	return db.Cursor{CreatedAt: t}
 }
-
-// pageCursor is pageAt for the lists still paged by time alone (the admin
-// image list and the audit log).
-func pageCursor(r *http.Request) time.Time { return pageAt(r).CreatedAt }

@@ -14,8 +14,11 @@ package imagefile
 // covers side: vips_thumbnail would keep a factor of two in hand for its
 // own resize, and so decode a 4000 px photo at 1/4 for 448 px and whole
 // for 1600 px, two and four times the pixels. libjpeg's scaled IDCT
-// filters as it shrinks, so the last resize has little left to do.
-static int ca_thumbnail_buffer(void *buf, size_t len, int side, VipsImage **out) {
+// filters as it shrinks, so the last resize has little left to do. With
+// loose, a JPEG within twice side and with no colour profile to convert
+// is only turned upright, not resized (the models resize it anyway): the
+// resize costs a fifth of the decode.
+static int ca_thumbnail_buffer(void *buf, size_t len, int side, int loose, VipsImage **out) {
 	const char *loader = vips_foreign_find_load_buffer(buf, len);
 	if (loader && strcmp(loader, "VipsForeignLoadJpegBuffer") == 0) {
 		VipsImage *head = NULL, *scaled = NULL;
@@ -29,7 +32,11 @@ static int ca_thumbnail_buffer(void *buf, size_t len, int side, VipsImage **out)
 			shrink *= 2;
 		if (vips_jpegload_buffer(buf, len, &scaled, "shrink", shrink, "fail_on", VIPS_FAIL_ON_ERROR, NULL))
 			return -1;
-		ret = vips_thumbnail_image(scaled, out, side, "height", side, "size", VIPS_SIZE_DOWN, NULL);
+		if (loose && VIPS_MAX(scaled->Xsize, scaled->Ysize) <= 2 * side &&
+			scaled->Type == VIPS_INTERPRETATION_sRGB && !vips_image_get_typeof(scaled, VIPS_META_ICC_NAME))
+			ret = vips_autorot(scaled, out, NULL);
+		else
+			ret = vips_thumbnail_image(scaled, out, side, "height", side, "size", VIPS_SIZE_DOWN, NULL);
 		g_object_unref(scaled);
 		return ret;
 	}
@@ -146,10 +153,11 @@ func vipsError(what string) error {
 // DecodeForModel decodes an image file of an accepted format for the
 // models (the caption job's decode), with libvips shrinking on load as far
 // as they allow: a 12 MP JPEG decodes at 1/8 through libjpeg-turbo's DCT
-// scaling. It turns the pixels upright after the shrink. They are at most
-// ModelSide pixels long, or modelSide when that is larger, for images
-// whose short side would otherwise fall under the models' 224 px (pass 0
-// for ModelSide). The display sizes need more pixels (a 1/2 decode for
+// scaling. It turns the pixels upright after the shrink. Their long side
+// is at most ModelSide, or modelSide when that is larger, for images whose
+// short side would otherwise fall under the models' 224 px (pass 0 for
+// ModelSide); a JPEG's scaled decode stays as it is up to twice that,
+// since the models resize it anyway. The display sizes need more pixels (a 1/2 decode for
 // the 1600 px view) and come from their own decode, Derive, in a job of
 // their own, so that the caption does not wait for them.
 func DecodeForModel(file []byte, modelSide int) (*image.NRGBA, error) {
@@ -182,7 +190,12 @@ func decodeShared(file []byte, derive, pixels bool, modelSide int) (decoded, err
 	cfile := C.CBytes(file)
 	defer C.free(cfile)
 	var thumb, mem *C.VipsImage
-	if C.ca_thumbnail_buffer(cfile, C.size_t(len(file)), C.int(first), &thumb) != 0 {
+	// Only the models' pixels: a JPEG may stay at up to twice modelSide.
+	loose := C.int(0)
+	if !derive {
+		loose = 1
+	}
+	if C.ca_thumbnail_buffer(cfile, C.size_t(len(file)), C.int(first), loose, &thumb) != 0 {
 		return decoded{}, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", vipsError("libvips"))
 	}
 	defer C.ca_unref(thumb)
@@ -206,7 +219,7 @@ func decodeShared(file []byte, derive, pixels bool, modelSide int) (decoded, err
 		return out, nil
 	}
 	src := mem
-	if int(mem.Xsize) > modelSide || int(mem.Ysize) > modelSide {
+	if limit := modelSide * (1 + int(loose)); int(mem.Xsize) > limit || int(mem.Ysize) > limit {
 		var small *C.VipsImage
 		if C.ca_thumbnail_image(mem, C.int(modelSide), &small) != 0 {
 			return decoded{}, vipsError("resizing for the model")

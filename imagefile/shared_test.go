@@ -14,7 +14,7 @@ import (
 )
 
 // A phone photo is turned upright after the shrink, both for the models
-// (at most ModelSide pixels) and in the display sizes.
+// and in the display sizes.
 func TestDecodeSideways(t *testing.T) {
 	exiftool := needExiftool(t)
 	in := filepath.Join(t.TempDir(), "in.jpg")
@@ -39,16 +39,24 @@ func TestDecodeSideways(t *testing.T) {
 	if len(d.Derivatives) != 2 || d.Derivatives[0].Width != 240 || d.Derivatives[1].Height != 1600 {
 		t.Errorf("derivatives %v", d.Derivatives)
 	}
+	// The models' own decode: the 1/4-scale JPEG decode (600 px, within
+	// twice ModelSide) turned upright, not resized.
 	plain, err := DecodeForModel(file, 0)
-	if err != nil || plain.Bounds() != d.Pixels.Bounds() || plain.At(219, 4) != d.Pixels.At(219, 4) {
-		t.Errorf("DecodeForModel: %v, %v", plain.Bounds(), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := plain.Bounds(); b.Dx() != 300 || b.Dy() != 600 {
+		t.Fatalf("DecodeForModel: %v, want 300x600", b)
+	}
+	if !reddish(plain.At(290, 6)) || reddish(plain.At(6, 6)) {
+		t.Errorf("DecodeForModel: not upright: top right %v, top left %v", plain.At(290, 6), plain.At(6, 6))
 	}
 	sizes, err := Derive(file)
 	if err != nil || len(sizes) != 2 || sizes[1].SHA256 != d.Derivatives[1].SHA256 {
 		t.Errorf("Derive differs from the shared decode's sizes: %v", err)
 	}
 	// A long thin image keeps a short side the models can use.
-	if long, err := DecodeForModel(file, 2000); err != nil || long.Bounds().Dy() != 2000 {
+	if long, err := DecodeForModel(file, 2000); err != nil || long.Bounds().Dy() != 2400 {
 		t.Errorf("modelSide 2000: %v, %v", long.Bounds(), err)
 	}
 }

@@ -337,9 +337,8 @@ func TestDeleteAccountRemovesImagesAndFiles(t *testing.T) {
 	u.Signup("leaving@example.com", "long enough")
 	id := u.MustUpload("public")
 	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
-	if n := countFiles(t, s.MediaDir); n != 3 {
-		t.Fatalf("%d stored files, want the original and its two display sizes", n)
-	}
+	// The derive job the caption queued stores the display sizes.
+	waitFor(t, "the original and its two display sizes stored", 30*time.Second, func() bool { return countFiles(t, s.MediaDir) == 3 })
 	if code, body, _ := u.Form("/account/delete", url.Values{"confirm": {"delete"}}); code != 422 || !strings.Contains(body, "Nothing was deleted") {
 		t.Fatalf("unconfirmed delete: %d", code)
 	}

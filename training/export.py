@@ -6,7 +6,9 @@
 Writes, into --out (default training/work/model; run.sh --install puts it in models/),
 onnx/encoder_model.onnx (pixel_values -> last_hidden_state: backbone, projection, 2-D
 positions, encoder layer; with CenterNet in the backbone also detector_scores [batch, 80],
-the sigmoid of each COCO class's heatmap maximum, in training/coco.py's CLASSES order),
+the sigmoid of each COCO class's heatmap maximum, in training/coco.py's CLASSES order; with a
+fine-tuned CenterNet, of the ORIGINAL detector's heatmap: centernet.SharedDetector runs the
+layers fine-tuning changed a second time with the converted weights, for the scores only),
 onnx/decoder_model_merged.onnx (If on use_cache_branch; Optimum's seq2seq cache:
 past_key_values.N.decoder.* for self-attention and past_key_values.N.encoder.*, the
 cross-attention keys/values, computed once by the no-past branch), and
@@ -24,6 +26,7 @@ import onnx
 import torch
 
 from training import recipe
+from training.backbone import centernet
 from training.backbones import BACKBONES, detector_channels, load_finetuned, parts
 from training.data import WORK, data_dir, read_split, save_json
 from training.decode import beam_search, greedy_batch
@@ -40,15 +43,38 @@ N_REFERENCE = 20
 class EncoderWithScores(torch.nn.Module):
     """The encoder plus detector_scores: CenterNet's class logits are already max-pooled onto
     the grid, so their maximum over the cells is the heatmap's, and its sigmoid the
-    detector's best score for that class anywhere in the image."""
+    detector's best score for that class anywhere in the image. With a fine-tuned CenterNet
+    (detector: its centernet.SharedDetector in the backbone) the scores come from the
+    original detector's logits instead, which that pass computes beside the features."""
 
-    def __init__(self, enc, channels):
+    def __init__(self, enc, channels, detector=None):
         super().__init__()
         self.enc, (self.lo, self.hi) = enc, channels
+        self.detector = detector
 
     def forward(self, pixel_values):
         f = self.enc.features(pixel_values)
+        if self.detector is not None:
+            return self.enc.head(f), torch.sigmoid(self.detector.detector_logits.amax((2, 3)))
         return self.enc.head(f), torch.sigmoid(f[:, :, self.lo:self.hi].amax(1))
+
+
+def original_detector(backbone):
+    """When fine-tuning changed the backbone's CenterNet, put a centernet.SharedDetector in its
+    place (same features, plus the original detector's class logits for detector_scores) and
+    return it; else None."""
+    models = getattr(backbone, "models", [backbone])
+    for i, m in enumerate(models):
+        if isinstance(m, centernet.CenterNetFeatures):
+            original = centernet.CenterNetFeatures(centernet.load_graph(WORK, (centernet.CLASS_LOGITS,))).eval()
+            shared = centernet.SharedDetector(m, original).eval()
+            if not shared.rerun:
+                return None
+            if models is backbone:
+                raise ValueError("a fine-tuned CenterNet alone: export it as part of a combination")
+            backbone.models[i] = shared
+            return shared
+    return None
 
 
 def tokenizer_files(itos, n_positions):
@@ -101,6 +127,10 @@ def main(argv=None):
     with open(os.path.join(run, "decoding.json")) as f:
         decoding = json.load(f)
     backbone = load_finetuned(args.backbone, ck)
+    shared = original_detector(backbone) if detector_channels(args.backbone) else None
+    if shared:
+        print(f"detector_scores: the original CenterNet's class logits; {len(shared.rerun)} of "
+              f"{len(shared.original.nodes)} nodes run a second time with the original weights")
     enc_model = Encoder(backbone, model.head).eval()
     onnx_dir = os.path.join(args.out, "onnx")
     os.makedirs(onnx_dir, exist_ok=True)
@@ -112,7 +142,7 @@ def main(argv=None):
     if detector:
         enc_axes["detector_scores"] = {0: "batch_size"}
     with torch.no_grad():
-        encoder = export(EncoderWithScores(enc_model, detector).eval() if detector else enc_model, (pixels,),
+        encoder = export(EncoderWithScores(enc_model, detector, shared).eval() if detector else enc_model, (pixels,),
                          ["pixel_values"], list(enc_axes)[1:], enc_axes)
         if detector:
             set_output_shape(encoder, "detector_scores", ["batch_size", detector[1] - detector[0]])

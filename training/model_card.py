@@ -243,7 +243,9 @@ def main(argv=None):
     detector_note = ("" if not detector_channels(args.backbone) else """
   Second output `detector_scores` [batch, 80]: sigmoid of each COCO class's CenterNet
   heatmap maximum over the photo, class order of `training/coco.py` (0 person … 79
-  toothbrush); from the exported (possibly fine-tuned) backbone.""")
+  toothbrush); """ + ("from the ORIGINAL (converted) CenterNet: the layers fine-tuning changed run a second "
+                      "time with the converted weights, for these scores only (`centernet.SharedDetector`)."
+                      if n_tuned else "from the exported backbone."))
     name = os.path.basename(os.path.abspath(args.out))
     world = ("Flickr8k's and COCO's world: people, animals, vehicles, food, rooms and the 80 COCO object classes. "
              "Things neither labels (documents, screenshots, plants, close-ups of materials, landmarks) get the nearest "

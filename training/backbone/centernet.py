@@ -38,3 +38,37 @@ class CenterNetFeatures(nn.Module):
         fmap, logits = self.graph((pixel_values + 1.0) * 127.5)
         k = int(logits.shape[2]) // int(fmap.shape[2])
         return [torch.cat([fmap, F.max_pool2d(logits, k)], dim=1)]
+
+
+class SharedDetector(nn.Module):
+    """CenterNetFeatures of a fine-tuned CenterNet that also keeps the ORIGINAL detector's
+    class logits, for detector_scores: fine-tuning changed layers below the class head, so
+    the fine-tuned logits are features, no longer the detector's scores. Both graphs are one
+    TFGraph's nodes with two sets of weights; the nodes that depend on no changed weight
+    (the frozen lower layers) run once and are shared, only the others run twice.
+    forward is CenterNetFeatures'; afterwards `detector_logits` holds the original graph's
+    class logits [batch, 80, H/4, W/4] of that pass (read it in the same forward, e.g.
+    export.EncoderWithScores)."""
+
+    def __init__(self, tuned, original):
+        super().__init__()
+        self.tuned, self.original = tuned.graph, original.graph  # CenterNetFeatures' TFGraphs
+        changed = {k for k, p in self.original.params.items()
+                   if not torch.equal(p, self.tuned.params[k])}
+        ops = {n["name"]: n for n in self.original.nodes}
+        self.rerun = set()  # nodes whose value differs between the two weight sets
+        for n in self.original.nodes:  # topological order
+            key = self.original._key(n["name"])
+            ins = [i.split(":")[0] for i in n.get("input", []) if not i.startswith("^")]
+            if key + "__w" in changed or key + "__b" in changed or any(i in self.rerun for i in ins if i in ops):
+                self.rerun.add(n["name"])
+        self.detector_logits = None
+
+    def forward(self, pixel_values):
+        x = (pixel_values + 1.0) * 127.5
+        t = self.tuned.run(x)
+        fmap, logits = t[BACKBONE_OUT], t[CLASS_LOGITS]
+        shared = {k: v for k, v in t.items() if k not in self.rerun}
+        self.detector_logits = self.original.run(x, shared)[CLASS_LOGITS]
+        k = int(logits.shape[2]) // int(fmap.shape[2])
+        return [torch.cat([fmap, F.max_pool2d(logits, k)], dim=1)]

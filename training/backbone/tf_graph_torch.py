@@ -125,7 +125,14 @@ class TFGraph(nn.Module):
         return torch.as_tensor(self.consts[name], dtype=like.dtype, device=like.device)
 
     def forward(self, x):
-        t = {}
+        t = self.run(x)
+        return [t[o] for o in self.outputs]
+
+    def run(self, x, given=None):
+        """Every node's value (name -> tensor); nodes in `given` (name -> tensor) are taken
+        as they are instead of computed (centernet.SharedDetector: values another pass of
+        the same graph computed with the same weights)."""
+        t = dict(given or {})
         scale = None
         if self.placeholder_hw:
             scale = (int(x.shape[2]) / self.placeholder_hw[0], int(x.shape[3]) / self.placeholder_hw[1])
@@ -133,7 +140,7 @@ class TFGraph(nn.Module):
             op, name, attr = n["op"], n["name"], n.get("attr", {})
             ins = [_src(i) for i in n.get("input", []) if not i.startswith("^")]
             val = lambda i: t[ins[i]] if ins[i] in t else None
-            if op == "Const":
+            if op == "Const" or name in t:
                 continue
             if op == "Placeholder":
                 y = x
@@ -200,4 +207,4 @@ class TFGraph(nn.Module):
             else:
                 raise NotImplementedError(f"node {name}: op {op}")
             t[name] = y
-        return [t[o] for o in self.outputs]
+        return t

@@ -26,21 +26,11 @@ func TestStaffListsPageThroughTies(t *testing.T) {
 	}
 	insertImages(t, s, imgs, nil)
 
-	seen := map[uuid.UUID]int{}
-	for at, pages := (db.Cursor{}), 0; pages < 10; pages++ {
-		page, err := s.AdminImages(ctx, db.AdminFilter{}, at, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, img := range page {
-			seen[img.ID]++
-		}
-		last := page[len(page)-1]
-		at = db.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
-	}
+	seen := pageAll(t, db.Cursor{}, func(at db.Cursor) ([]db.AdminImage, error) {
+		return s.AdminImages(ctx, db.AdminFilter{}, at, 2)
+	}, func(img db.AdminImage) (db.Cursor, uuid.UUID) {
+		return db.Cursor{CreatedAt: img.CreatedAt, ID: img.ID}, img.ID
+	})
 	if len(seen) != len(imgs) {
 		t.Errorf("admin list: saw %d of %d images", len(seen), len(imgs))
 	}
@@ -62,21 +52,9 @@ func TestStaffListsPageThroughTies(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	logged := map[int64]int{}
-	for at, pages := (db.AuditCursor{}), 0; pages < 10; pages++ {
-		page, err := s.AuditLog(ctx, db.AuditFilter{}, at, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, a := range page {
-			logged[a.ID]++
-		}
-		last := page[len(page)-1]
-		at = db.AuditCursor{At: last.At, ID: last.ID}
-	}
+	logged := pageAll(t, db.AuditCursor{}, func(at db.AuditCursor) ([]db.Audit, error) {
+		return s.AuditLog(ctx, db.AuditFilter{}, at, 2)
+	}, func(a db.Audit) (db.AuditCursor, int64) { return db.AuditCursor{At: a.At, ID: a.ID}, a.ID })
 	if len(logged) != len(imgs) {
 		t.Errorf("audit log: saw %d of %d entries", len(logged), len(imgs))
 	}
@@ -85,4 +63,27 @@ func TestStaffListsPageThroughTies(t *testing.T) {
 			t.Errorf("audit log: entry %d on %d pages", id, n)
 		}
 	}
+}
+
+// pageAll follows a newest-first list page by page, from first until a
+// page comes back empty (at most 10 pages), and counts how often each row
+// was seen. next gives a row's cursor and key.
+func pageAll[R any, C any, K comparable](t *testing.T, first C, page func(C) ([]R, error), next func(R) (C, K)) map[K]int {
+	t.Helper()
+	seen := map[K]int{}
+	for at, pages := first, 0; pages < 10; pages++ {
+		rows, err := page(at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			break
+		}
+		for _, r := range rows {
+			_, k := next(r)
+			seen[k]++
+		}
+		at, _ = next(rows[len(rows)-1])
+	}
+	return seen
 }

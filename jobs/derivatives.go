@@ -84,12 +84,12 @@ func (d Deriver) Make(ctx context.Context, id uuid.UUID, key string, file []byte
 	if err != nil {
 		return nil, err
 	}
-	return d.Put(ctx, id, made)
+	return d.put(ctx, id, made)
 }
 
-// Put stores the files of derivatives made of image id and returns their
+// put stores the files of derivatives made of image id and returns their
 // rows, for the caller to record.
-func (d Deriver) Put(ctx context.Context, id uuid.UUID, made []imagefile.Derivative) ([]db.Derivative, error) {
+func (d Deriver) put(ctx context.Context, id uuid.UUID, made []imagefile.Derivative) ([]db.Derivative, error) {
 	out := make([]db.Derivative, 0, len(made))
 	for _, m := range made {
 		k := DerivativeKey(id, m.Kind, m.SHA256)

@@ -116,6 +116,11 @@ func saveDerivativesTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, ds []db.Der
 	return nil
 }
 
+// unfinishedStates are a job's states until it ends: the derive and
+// backfill jobs are unique within them, so they never run twice at once.
+var unfinishedStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}
+
 // DeriveQueue runs derive jobs, one at a time, beside the caption queue:
 // a photo's sizes never hold up another photo's caption.
 const DeriveQueue = "derive"
@@ -134,8 +139,7 @@ func (DeriveArgs) Kind() string { return metrics.DeriveKind }
 func (DeriveArgs) InsertOpts() river.InsertOpts {
 	// A file libvips cannot read fails every time: the backfill's later
 	// runs try again, so a few attempts are enough.
-	return river.InsertOpts{Queue: DeriveQueue, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+	return river.InsertOpts{Queue: DeriveQueue, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinishedStates}}
 }
 
 type DeriveWorker struct {
@@ -182,8 +186,7 @@ type BackfillDerivativesArgs struct{}
 func (BackfillDerivativesArgs) Kind() string { return "backfill_derivatives" }
 
 func (BackfillDerivativesArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: unfinishedStates}}
 }
 
 // BackfillBatch is the most images one backfill run handles.

@@ -62,6 +62,12 @@ func storedImage(t *testing.T, files storage.Store, data []byte, w, h int) db.Im
 	return img
 }
 
+// fileless is an image row (not inserted) whose file was never stored.
+func fileless(name string) db.Image {
+	return db.Image{ID: uuid.New(), BatchID: uuid.New(), ContentType: "image/jpeg", OriginalName: name,
+		SizeBytes: 1, Width: 1, Height: 1, Visibility: vocab.Public, StorageKey: "images/" + name}
+}
+
 func checkDerivatives(t *testing.T, ctx context.Context, files storage.Store, ds []db.Derivative, want map[string][2]int) {
 	t.Helper()
 	if len(ds) != len(want) {
@@ -202,8 +208,7 @@ func TestDeriveJobSkipsWhatIsGoneOrDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := storedImage(t, files, testutil.JPEG(t, 640, 480), 640, 480)
-	lost := db.Image{ID: uuid.New(), BatchID: uuid.New(), ContentType: "image/jpeg", OriginalName: "lost.jpg",
-		SizeBytes: 1, Width: 1, Height: 1, Visibility: vocab.Public, StorageKey: "images/lost.jpg"}
+	lost := fileless("lost.jpg")
 	tx, _ := store.Begin(ctx)
 	if err := db.InsertImagesTx(ctx, tx, []db.Image{img, lost}); err != nil {
 		t.Fatal(err)
@@ -279,8 +284,7 @@ func TestBackfillDerivativesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := storedImage(t, files, testutil.JPEG(t, 256, 192), 256, 192)
-	gone := db.Image{ID: uuid.New(), BatchID: uuid.New(), ContentType: "image/jpeg", OriginalName: "gone.jpg",
-		SizeBytes: 1, Width: 1, Height: 1, Visibility: vocab.Public, StorageKey: "images/gone.jpg"}
+	gone := fileless("gone.jpg")
 	queued := storedImage(t, files, testutil.JPEG(t, 64, 48), 64, 48)
 	tx, _ := store.Begin(ctx)
 	if err := db.InsertImagesTx(ctx, tx, []db.Image{old, gone, queued}); err != nil {

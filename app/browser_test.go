@@ -168,7 +168,7 @@ func TestBrowserImagePageStreamsCaption(t *testing.T) {
 	if before != "queued" || after != "captioned" || strings.TrimSpace(caption) == "" {
 		t.Fatalf("status %q then %q, caption %q", before, after, caption)
 	}
-	if alt != caption || !strings.Contains(details, "tiny-random") || !strings.Contains(details, "Inference") {
+	if alt != caption || !strings.Contains(details, "tiny-random") || !strings.Contains(details, "Inference") || !strings.Contains(details, "(encoder ") {
 		t.Errorf("after the caption: alt %q, details %q", alt, details)
 	}
 }

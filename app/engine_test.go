@@ -110,6 +110,10 @@ func TestEngineOllamaCaptions(t *testing.T) {
 	if !strings.Contains(page, "<dd>ollama:llava</dd>") {
 		t.Error("the page does not name the engine")
 	}
+	// An engine reports no encoder and decoder times: none are shown.
+	if strings.Contains(page, "(encoder ") {
+		t.Error("the page shows encoder and decoder times for an engine's caption")
+	}
 	// The engine and the built-in model are both offered for a new caption.
 	if !strings.Contains(page, `<option value="ollama:llava">`) || !strings.Contains(page, `<option value="tiny-random">`) {
 		t.Error("the page offers no choice of model")

@@ -27,6 +27,22 @@ type Derivative struct {
 const derivativeJSON = `json_agg(json_build_object('kind', d.kind, 'key', d.storage_key, 'type', d.content_type,
 	'width', d.width, 'height', d.height, 'sha256', d.sha256, 'size', d.size_bytes) ORDER BY d.width * d.height, d.kind)`
 
+// DerivativeKey is where a derivative's file is stored: in its image's
+// DerivativeFolder, named by its kind and its content's hash, so that other
+// bytes never reuse a key (and so a URL).
+func DerivativeKey(id uuid.UUID, kind, sha256 string) string {
+	return DerivativeFolder(id) + kind + "-" + sha256[:32] + ".webp"
+}
+
+// DerivativeFolder holds the files of an image's derivatives, recorded or
+// not: deleting the image deletes the folder, which also takes files that
+// a derive job stored but never recorded (it crashed, or the image went
+// while it ran).
+func DerivativeFolder(id uuid.UUID) string {
+	s := id.String()
+	return "derivatives/" + s[:2] + "/" + s + "/"
+}
+
 // Derivative returns the image's derivative of kind, or ErrNotFound.
 func (s *Store) Derivative(ctx context.Context, id uuid.UUID, kind string) (Derivative, error) {
 	d := Derivative{Kind: kind}

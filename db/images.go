@@ -290,16 +290,22 @@ func ExpireGuestImagesTx(ctx context.Context, tx pgx.Tx, cutoff time.Time) ([]st
 }
 
 // deleteImagesTx deletes the matching rows (their derivatives' rows go
-// with them) and returns the storage keys of their files and derivatives.
+// with them) and returns the storage keys of their files and their
+// DerivativeFolders. The folders, not the derivatives' rows: a derive job
+// that stores its files and records them while the DELETE runs is not seen
+// by its snapshot.
 func deleteImagesTx(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]string, error) {
-	// The SELECT sees the derivatives as they were before the DELETE.
-	rows, err := tx.Query(ctx, `WITH gone AS (DELETE FROM images WHERE `+where+` RETURNING id, storage_key)
-		SELECT storage_key FROM gone
-		UNION ALL SELECT d.storage_key FROM image_derivatives d JOIN gone ON d.image_id = gone.id`, args...)
+	rows, err := tx.Query(ctx, `DELETE FROM images WHERE `+where+` RETURNING id, storage_key`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("deleting images: %w", err)
 	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var keys []string
+	var id uuid.UUID
+	var key string
+	_, err = pgx.ForEachRow(rows, []any{&id, &key}, func() error {
+		keys = append(keys, key, DerivativeFolder(id))
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("deleting images: %w", err)
 	}

@@ -128,8 +128,8 @@ func TestExpireGuestImages(t *testing.T) {
 	}
 	defer tx.Rollback(ctx)
 	keys, err := db.ExpireGuestImagesTx(ctx, tx, time.Now().Add(-7*24*time.Hour))
-	if err != nil || len(keys) != 1 || keys[0] != old.StorageKey {
-		t.Fatalf("expired %v (%v), want only the old guest upload", keys, err)
+	if err != nil || len(keys) != 2 || keys[0] != old.StorageKey || keys[1] != db.DerivativeFolder(old.ID) {
+		t.Fatalf("expired %v (%v), want only the old guest upload's file and derivatives", keys, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)

@@ -43,14 +43,6 @@ func hasAllDerivatives(ds []db.Derivative) bool {
 	return true
 }
 
-// DerivativeKey is where a derivative's file is stored: beside its image's
-// id, named by its kind and its content's hash, so that other bytes never
-// reuse a key (and so a URL).
-func DerivativeKey(id uuid.UUID, kind, sha256 string) string {
-	s := id.String()
-	return "derivatives/" + s[:2] + "/" + s + "/" + kind + "-" + sha256[:32] + ".webp"
-}
-
 // Deriver makes the display sizes of stored images and stores their files.
 type Deriver struct {
 	Files storage.Store
@@ -92,7 +84,7 @@ func (d Deriver) Make(ctx context.Context, id uuid.UUID, key string, file []byte
 func (d Deriver) put(ctx context.Context, id uuid.UUID, made []imagefile.Derivative) ([]db.Derivative, error) {
 	out := make([]db.Derivative, 0, len(made))
 	for _, m := range made {
-		k := DerivativeKey(id, m.Kind, m.SHA256)
+		k := db.DerivativeKey(id, m.Kind, m.SHA256)
 		n, err := d.Files.Put(ctx, k, bytes.NewReader(m.Bytes))
 		if err != nil {
 			return nil, err
@@ -151,7 +143,12 @@ type DeriveWorker struct {
 func (w *DeriveWorker) Work(ctx context.Context, job *river.Job[DeriveArgs]) error {
 	img, err := w.DB.Image(ctx, job.Args.ImageID)
 	if errors.Is(err, db.ErrNotFound) {
-		return nil // deleted since
+		// Deleted since. An earlier attempt may have stored files after the
+		// delete took the folder (and crashed, or lost the race to record
+		// them): take it again.
+		_, err := river.ClientFromContext[pgx.Tx](ctx).Insert(ctx,
+			DeleteFilesArgs{Keys: []string{db.DerivativeFolder(job.Args.ImageID)}}, nil)
+		return err
 	}
 	if err != nil {
 		return err

@@ -159,10 +159,20 @@ func TestCaptionJobMakesDerivativesAndDeletionRemovesThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 3 {
-		t.Fatalf("deleting returned keys %v, want the original and two derivatives", keys)
+	if len(keys) != 2 || keys[0] != img.StorageKey || keys[1] != db.DerivativeFolder(img.ID) {
+		t.Fatalf("deleting returned keys %v, want the original and its derivatives' folder", keys)
 	}
-	if _, err := client.InsertTx(ctx, tx, jobs.DeleteFilesArgs{Keys: keys}, nil); err != nil {
+	// A file a derive job stored and never recorded (it crashed before
+	// that) goes with the folder.
+	stray := db.DerivativeKey(img.ID, imagefile.View, strings.Repeat("0", 64))
+	if _, err := files.Put(ctx, stray, strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	keys = append(keys, stray)
+	for _, d := range got.Derivatives {
+		keys = append(keys, d.StorageKey)
+	}
+	if _, err := client.InsertTx(ctx, tx, jobs.DeleteFilesArgs{Keys: keys[:2]}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -230,8 +240,16 @@ func TestDeriveJobSkipsWhatIsGoneOrDone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	work(uuid.New()) // never existed, or deleted
-	work(lost.ID)    // its file is gone
+	// Deleted: files an earlier attempt stored after the delete took the
+	// folder are taken again.
+	deleted := uuid.New()
+	work(deleted)
+	var folders []string
+	pool.QueryRow(ctx, `SELECT array_agg(args->'keys'->>0) FROM river_job WHERE kind = 'delete_files'`).Scan(&folders)
+	if len(folders) != 1 || folders[0] != db.DerivativeFolder(deleted) {
+		t.Errorf("a deleted image's derive job queued deletion of %v, want its folder", folders)
+	}
+	work(lost.ID) // its file is gone
 	work(img.ID)
 	first, err := store.Image(ctx, img.ID)
 	if err != nil {

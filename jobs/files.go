@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,8 @@ import (
 // DeleteFilesArgs removes stored files whose rows are gone. It is inserted
 // in the transaction that deletes the rows, so files go exactly when rows do.
 type DeleteFilesArgs struct {
+	// Keys are files' keys, or folders (ending in "/") to delete with all
+	// the files in them.
 	Keys []string `json:"keys"`
 }
 
@@ -28,7 +31,11 @@ type DeleteFilesWorker struct {
 
 func (w *DeleteFilesWorker) Work(ctx context.Context, job *river.Job[DeleteFilesArgs]) error {
 	for _, key := range job.Args.Keys {
-		if err := w.Files.Delete(ctx, key); err != nil {
+		del := w.Files.Delete
+		if strings.HasSuffix(key, "/") {
+			del = w.Files.DeleteFolder
+		}
+		if err := del(ctx, key); err != nil {
 			return err // retried; deleting twice is harmless
 		}
 	}

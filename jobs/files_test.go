@@ -91,7 +91,7 @@ func TestHousekeepingExpiresGuestUploads(t *testing.T) {
 	}
 	var keys string
 	pool.QueryRow(ctx, `SELECT args->>'keys' FROM river_job WHERE kind = 'delete_files'`).Scan(&keys)
-	if keys != `["images/old.jpg"]` {
+	if want := `["images/old.jpg", "` + db.DerivativeFolder(old.ID) + `"]`; keys != want {
 		t.Errorf("file deletion queued for %q", keys)
 	}
 }

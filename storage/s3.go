@@ -319,3 +319,24 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// DeleteFolder removes the objects whose keys start with folder, a page of
+// the listing at a time.
+func (s *S3) DeleteFolder(ctx context.Context, folder string) error {
+	if err := checkFolder(folder); err != nil {
+		return err
+	}
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &folder})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("storage: listing %s: %w", folder, err)
+		}
+		for _, o := range page.Contents {
+			if err := s.Delete(ctx, aws.ToString(o.Key)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

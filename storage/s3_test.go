@@ -245,6 +245,36 @@ func testContract(t *testing.T, s Store) {
 		}
 	})
 
+	t.Run("delete a folder", func(t *testing.T) {
+		inside := []string{"derivatives/ab/one/card-1.webp", "derivatives/ab/one/view-2.webp", "derivatives/ab/one/x/deeper"}
+		for _, key := range append(inside, "derivatives/ab/one2/card.webp", "derivatives/ab/one.webp") {
+			if _, err := s.Put(ctx, key, strings.NewReader("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 2 {
+			if err := s.DeleteFolder(ctx, "derivatives/ab/one/"); err != nil {
+				t.Fatalf("DeleteFolder #%d: %v", i+1, err)
+			}
+		}
+		for _, key := range inside {
+			if _, err := s.Open(ctx, key); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s after DeleteFolder: %v, want ErrNotFound", key, err)
+			}
+		}
+		// Keys that only start with the folder's name are not in it.
+		for _, key := range []string{"derivatives/ab/one2/card.webp", "derivatives/ab/one.webp"} {
+			if got := readAll(t, s, key); string(got) != "x" {
+				t.Errorf("%s: %q after its neighbour's folder went", key, got)
+			}
+		}
+		for _, folder := range []string{"", "/", "derivatives/ab/one", "/etc/", "../x/", "a/../../x/"} {
+			if err := s.DeleteFolder(ctx, folder); err == nil {
+				t.Errorf("DeleteFolder(%q) worked", folder)
+			}
+		}
+	})
+
 	t.Run("concurrent puts", func(t *testing.T) {
 		const n = 8
 		want := make([][]byte, n)

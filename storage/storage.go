@@ -20,6 +20,17 @@ type Store interface {
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
 	Open(ctx context.Context, key string) (File, error)
 	Delete(ctx context.Context, key string) error
+	// DeleteFolder removes every file whose key starts with folder, which
+	// ends in "/"; an empty or missing folder is not an error.
+	DeleteFolder(ctx context.Context, folder string) error
+}
+
+// checkFolder accepts a folder key: a key that ends in "/".
+func checkFolder(folder string) error {
+	if !strings.HasSuffix(folder, "/") || checkKey(strings.TrimSuffix(folder, "/")) != nil {
+		return fmt.Errorf("storage: bad folder %q", folder)
+	}
+	return nil
 }
 
 // File is an open stored file.
@@ -108,6 +119,21 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("storage: deleting %s: %w", key, err)
+	}
+	return nil
+}
+
+// DeleteFolder removes the directory folder names, with what it holds.
+func (l *Local) DeleteFolder(ctx context.Context, folder string) error {
+	if err := checkFolder(folder); err != nil {
+		return err
+	}
+	p, err := l.path(strings.TrimSuffix(folder, "/"))
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return fmt.Errorf("storage: deleting %s: %w", folder, err)
 	}
 	return nil
 }

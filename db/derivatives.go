@@ -118,9 +118,8 @@ type MissingDerivative struct {
 	StorageKey string
 }
 
-// ImagesMissingDerivatives returns up to limit captioned images, oldest
-// first, that lack one of kinds, after the image after (uuid.Nil: from the
-// start), so that a batch that cannot make some is not stuck on them.
+// ImagesMissingDerivatives returns up to limit captioned images that lack
+// one of kinds, by id, after the image after (uuid.Nil: from the start).
 func (s *Store) ImagesMissingDerivatives(ctx context.Context, kinds []string, after uuid.UUID, limit int) ([]MissingDerivative, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, storage_key FROM images i
 		WHERE status = $4 AND id > $3

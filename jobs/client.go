@@ -91,7 +91,7 @@ func NewWorker(pool *pgxpool.Pool, c WorkerConfig) (*Client, error) {
 	river.AddWorker(workers, &AccountExistsWorker{Mailer: mailer})
 	river.AddWorker(workers, &HousekeepingWorker{DB: c.DB, Retention: c.GuestRetention, Log: c.Log})
 	river.AddWorker(workers, &DeriveWorker{DB: c.DB, Deriver: deriver})
-	river.AddWorker(workers, &BackfillDerivativesWorker{DB: c.DB, Deriver: deriver, Log: c.Log})
+	river.AddWorker(workers, &BackfillDerivativesWorker{DB: c.DB, Log: c.Log})
 
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger: c.Log,

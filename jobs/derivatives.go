@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -108,10 +109,15 @@ func saveDerivativesTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, ds []db.Der
 	return nil
 }
 
-// unfinishedStates are a job's states until it ends: the derive and
-// backfill jobs are unique within them, so they never run twice at once.
+// unfinishedStates are a job's states until it ends: the backfill job is
+// unique within them, so that runs never overlap.
 var unfinishedStates = []rivertype.JobState{
 	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}
+
+// deriveStates: a derive job is unique per image while it waits or runs,
+// and while River keeps its row after its last attempt failed (7 days), so
+// that the backfill does not queue a file libvips cannot read every run.
+var deriveStates = append(slices.Clone(unfinishedStates), rivertype.JobStateDiscarded)
 
 // DeriveQueue runs derive jobs, one at a time, beside the caption queue:
 // a photo's sizes never hold up another photo's caption.
@@ -129,9 +135,8 @@ type DeriveArgs struct {
 func (DeriveArgs) Kind() string { return metrics.DeriveKind }
 
 func (DeriveArgs) InsertOpts() river.InsertOpts {
-	// A file libvips cannot read fails every time: the backfill's later
-	// runs try again, so a few attempts are enough.
-	return river.InsertOpts{Queue: DeriveQueue, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinishedStates}}
+	// A file libvips cannot read fails every time: a few attempts are enough.
+	return river.InsertOpts{Queue: DeriveQueue, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: deriveStates}}
 }
 
 type DeriveWorker struct {
@@ -139,6 +144,10 @@ type DeriveWorker struct {
 	DB      *db.Store
 	Deriver Deriver
 }
+
+// Timeout: the wait for the decode budget counts, and a large PNG takes a
+// while on a busy core.
+func (w *DeriveWorker) Timeout(*river.Job[DeriveArgs]) time.Duration { return 5 * time.Minute }
 
 func (w *DeriveWorker) Work(ctx context.Context, job *river.Job[DeriveArgs]) error {
 	img, err := w.DB.Image(ctx, job.Args.ImageID)
@@ -172,12 +181,12 @@ func (w *DeriveWorker) Work(ctx context.Context, job *river.Job[DeriveArgs]) err
 	return river.RecordOutput(ctx, metrics.CaptionStages{DerivativesMS: float64(time.Since(start)) / float64(time.Millisecond)})
 }
 
-// BackfillDerivativesArgs makes the derivatives of captioned images that
-// lack them: images from before derivatives existed, and any whose caption
-// job could not make them. A periodic job (and at start), unique while it
-// waits or runs, so runs never overlap; each makes at most
-// BackfillBatch images' derivatives, one image at a time, so that a large
-// library is done in steps of bounded time and memory.
+// BackfillDerivativesArgs queues a derive job for each captioned image
+// that lacks its sizes: images from before derivatives existed, and any
+// whose derive job was lost. A periodic job (and at start), unique while it
+// waits or runs, so runs never overlap. It only queues: the derive queue
+// makes the sizes one image at a time, and never makes an image's twice at
+// once, since derive jobs are unique per image.
 type BackfillDerivativesArgs struct{}
 
 func (BackfillDerivativesArgs) Kind() string { return "backfill_derivatives" }
@@ -186,58 +195,46 @@ func (BackfillDerivativesArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: unfinishedStates}}
 }
 
-// BackfillBatch is the most images one backfill run handles.
-const BackfillBatch = 50
+// BackfillBatch is how many images the backfill looks up and queues at once.
+const BackfillBatch = 500
 
 // BackfillInterval is how often the backfill runs.
 const BackfillInterval = 10 * time.Minute
 
 type BackfillDerivativesWorker struct {
 	river.WorkerDefaults[BackfillDerivativesArgs]
-	DB      *db.Store
-	Deriver Deriver
-	Log     *slog.Logger
-}
-
-// Timeout: a batch of large photos takes a while on one core.
-func (w *BackfillDerivativesWorker) Timeout(*river.Job[BackfillDerivativesArgs]) time.Duration {
-	return 10 * time.Minute
+	DB  *db.Store
+	Log *slog.Logger
 }
 
 func (w *BackfillDerivativesWorker) Work(ctx context.Context, job *river.Job[BackfillDerivativesArgs]) error {
-	// Images that fail stay missing: paging on past them (at most four
-	// batches' worth of tries a run) keeps them from blocking the rest.
-	made, failed := 0, 0
-	for after := uuid.Nil; made < BackfillBatch && made+failed < 4*BackfillBatch; {
+	client := river.ClientFromContext[pgx.Tx](ctx)
+	queued := 0
+	for after := uuid.Nil; ; {
 		imgs, err := w.DB.ImagesMissingDerivatives(ctx, derivativeKinds(), after, BackfillBatch)
 		if err != nil {
 			return err
 		}
-		for _, img := range imgs {
-			after = img.ID
-			ds, err := w.Deriver.Make(ctx, img.ID, img.StorageKey, nil)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err != nil {
-				// The next run tries again; one bad file does not stop the batch.
-				if !errors.Is(err, storage.ErrNotFound) {
-					w.Log.Warn("making derivatives", "image", img.ID, "err", err)
-				}
-				failed++
-				continue
-			}
-			if err := saveDerivatives(ctx, w.DB, img.ID, ds); err != nil {
-				return err
-			}
-			made++
-		}
-		if len(imgs) < BackfillBatch {
+		if len(imgs) == 0 {
 			break
 		}
+		params := make([]river.InsertManyParams, len(imgs))
+		for i, img := range imgs {
+			params[i] = river.InsertManyParams{Args: DeriveArgs{ImageID: img.ID}}
+		}
+		after = imgs[len(imgs)-1].ID
+		res, err := client.InsertMany(ctx, params)
+		if err != nil {
+			return fmt.Errorf("queueing derive jobs: %w", err)
+		}
+		for _, r := range res {
+			if !r.UniqueSkippedAsDuplicate {
+				queued++
+			}
+		}
 	}
-	if made > 0 || failed > 0 {
-		w.Log.Info("backfilled derivatives", "images", made, "failed", failed)
+	if queued > 0 {
+		w.Log.Info("queued display sizes", "images", queued)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,10 +290,11 @@ func waitImage(t *testing.T, ctx context.Context, store *db.Store, id uuid.UUID,
 	}
 }
 
-// The backfill makes the derivatives of an image captioned before they
-// existed, once: a second run changes nothing. An image whose file is
-// missing does not stop it.
-func TestBackfillDerivativesOnce(t *testing.T) {
+// The backfill queues a derive job for each captioned image without its
+// sizes (not for one still queued for its caption), once: a second run
+// finds them queued, and one for a file that failed every attempt is not
+// queued again while River keeps it.
+func TestBackfillQueuesDeriveJobsOnce(t *testing.T) {
 	t.Parallel()
 	pool, _ := testutil.NewDB(t)
 	ctx := context.Background()
@@ -304,43 +306,65 @@ func TestBackfillDerivativesOnce(t *testing.T) {
 	old := storedImage(t, files, testutil.JPEG(t, 256, 192), 256, 192)
 	gone := fileless("gone.jpg")
 	queued := storedImage(t, files, testutil.JPEG(t, 64, 48), 64, 48)
+	sized := storedImage(t, files, testutil.JPEG(t, 64, 48), 64, 48)
 	tx, _ := store.Begin(ctx)
-	if err := db.InsertImagesTx(ctx, tx, []db.Image{old, gone, queued}); err != nil {
+	if err := db.InsertImagesTx(ctx, tx, []db.Image{old, gone, queued, sized}); err != nil {
 		t.Fatal(err)
 	}
 	tx.Commit(ctx)
-	pool.Exec(ctx, `UPDATE images SET status = 'captioned', caption = 'a photo' WHERE id = ANY ($1)`, []uuid.UUID{old.ID, gone.ID})
+	pool.Exec(ctx, `UPDATE images SET status = 'captioned', caption = 'a photo' WHERE id = ANY ($1)`, []uuid.UUID{old.ID, gone.ID, sized.ID})
+	ds, err := jobs.Deriver{Files: files}.Make(ctx, sized.ID, sized.StorageKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SaveDerivatives(ctx, sized.ID, ds); err != nil {
+		t.Fatal(err)
+	}
 
-	w := rivertest.NewWorker(t, riverpgxv5.New(pool), &river.Config{},
-		&jobs.BackfillDerivativesWorker{DB: store, Deriver: jobs.Deriver{Files: files}, Log: testutil.Logger(t)})
-	run := func() []db.Derivative {
+	// A real client, as rivertest's turns unique jobs off; without the
+	// derive queue, so that the jobs it queues stay queued.
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &jobs.BackfillDerivativesWorker{DB: store, Log: testutil.Logger(t)})
+	river.AddWorker(workers, &jobs.DeriveWorker{DB: store, Deriver: jobs.Deriver{Files: files}})
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Workers: workers, Logger: testutil.Logger(t),
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer client.Stop(context.Background())
+	done, cancelDone := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
+	defer cancelDone()
+	run := func() []string {
 		t.Helper()
-		jtx, err := pool.Begin(ctx)
-		if err != nil {
+		if _, err := client.Insert(ctx, jobs.BackfillDerivativesArgs{}, nil); err != nil {
 			t.Fatal(err)
 		}
-		defer jtx.Rollback(ctx)
-		res, err := w.Work(ctx, t, jtx, jobs.BackfillDerivativesArgs{}, nil)
-		if err != nil || res.EventKind != river.EventKindJobCompleted {
-			t.Fatalf("backfill: %v %v", res, err)
+		select {
+		case ev := <-done:
+			if ev.Kind != river.EventKindJobCompleted {
+				t.Fatalf("backfill: %s: %v", ev.Kind, ev.Job.Errors)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the backfill did not finish")
 		}
-		got, err := store.Image(ctx, old.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got.Derivatives
+		var ids []string
+		pool.QueryRow(ctx, `SELECT coalesce(array_agg(args->>'image_id' ORDER BY args->>'image_id'), '{}') FROM river_job
+			WHERE kind = 'derive' AND queue = $1`, jobs.DeriveQueue).Scan(&ids)
+		return ids
 	}
-	first := run()
-	// 256×192 fits both sizes: kept at its own size.
-	checkDerivatives(t, ctx, files, first, map[string][2]int{imagefile.Card: {256, 192}, imagefile.View: {256, 192}})
-	second := run()
-	if len(second) != len(first) || second[0] != first[0] || second[1] != first[1] {
-		t.Errorf("a second run changed the derivatives: %+v, then %+v", first, second)
+	want := []string{old.ID.String(), gone.ID.String()}
+	slices.Sort(want)
+	if got := run(); !slices.Equal(got, want) {
+		t.Fatalf("derive jobs for %v, want %v (the captioned images without sizes)", got, want)
 	}
-	var rows, deletions int
-	pool.QueryRow(ctx, `SELECT count(*) FROM image_derivatives`).Scan(&rows)
-	pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'delete_files'`).Scan(&deletions)
-	if rows != 2 || deletions != 0 {
-		t.Errorf("%d derivative rows (want 2: none for the queued or missing images), %d deletions queued", rows, deletions)
+	if got := run(); !slices.Equal(got, want) {
+		t.Errorf("after a second run: derive jobs for %v, want %v", got, want)
+	}
+	pool.Exec(ctx, `UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE kind = 'derive'`)
+	if got := run(); !slices.Equal(got, want) {
+		t.Errorf("after their last attempts failed: derive jobs for %v, want %v", got, want)
 	}
 }

@@ -287,6 +287,35 @@ func TestSeveralFilesGoToABatchPage(t *testing.T) {
 	}
 }
 
+// A photo larger than its view size is not shown at full size while its
+// sizes are made: its card is a placeholder of its shape, and the stream
+// stays open past the caption until the card with its sizes arrives.
+func TestBatchStreamWaitsForDisplaySizes(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	files := []file{{"phone.jpg", testutil.JPEG(t, 2400, 1800)}, {"small.jpg", testutil.JPEG(t, 64, 48)}}
+	batch := location(t, post(t, s.URL, files, nil), "/batches/")
+
+	evs := events(t, s.URL+"/batches/"+batch+"/events", 30*time.Second)
+	final := map[string]string{}
+	for _, e := range evs {
+		if strings.HasPrefix(e.name, "image-") {
+			final[e.name] = e.data
+			if strings.Contains(e.data, `phone.jpg`) && strings.Contains(e.data, `/file"`) {
+				t.Errorf("the phone photo's card shows its original: %s", e.data)
+			}
+		}
+	}
+	if len(final) != 2 {
+		t.Fatalf("events for %d images, want 2: %v", len(final), evs)
+	}
+	for name, data := range final {
+		if !strings.Contains(data, `data-status="captioned"`) || !strings.Contains(data, "srcset=") || strings.Contains(data, "data:image/svg") {
+			t.Errorf("%s ended as %s", name, data)
+		}
+	}
+}
+
 func TestHTMXUploadSwapsInPlace(t *testing.T) {
 	t.Parallel()
 	s := start(t, opts{roles: both})

@@ -62,8 +62,17 @@ func (s *Store) Derivative(ctx context.Context, id uuid.UUID, kind string) (Deri
 // stored, in the caller's transaction. Kinds the image already has keep
 // their rows (another run made the same sizes). It returns the keys of ds
 // that were not recorded, either for that or because the image is gone, so
-// that the caller deletes those files unless another row holds them.
+// that the caller deletes those files unless another row holds them. Pages
+// that show the image hear of the sizes it recorded.
 func SaveDerivativesTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, ds []Derivative) (unused []string, err error) {
+	recorded := false
+	defer func() {
+		if err == nil && recorded {
+			if err = notify(ctx, tx, id); err != nil {
+				err = fmt.Errorf("recording the sizes of %s: %w", id, err)
+			}
+		}
+	}()
 	for _, d := range ds {
 		tag, err := tx.Exec(ctx, `INSERT INTO image_derivatives
 			(image_id, kind, storage_key, content_type, width, height, sha256, size_bytes)
@@ -73,6 +82,7 @@ func SaveDerivativesTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, ds []Deriva
 		if err != nil {
 			return nil, fmt.Errorf("recording the %s of %s: %w", d.Kind, id, err)
 		}
+		recorded = recorded || tag.RowsAffected() > 0
 		if tag.RowsAffected() == 0 {
 			var held bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM image_derivatives WHERE storage_key = $1)`,

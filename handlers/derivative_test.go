@@ -16,6 +16,7 @@ import (
 	"captionai/imagefile"
 	"captionai/jobs"
 	"captionai/testutil"
+	"captionai/views"
 )
 
 // uploadPhoto uploads a w×h JPEG with the given visibility and returns its id.
@@ -64,7 +65,7 @@ func imgTag(t *testing.T, body, has string) string {
 			return tag
 		}
 	}
-	t.Fatalf("no <img> with %q in %.2000s", has, body)
+	t.Fatalf("no <img> with %q in %s", has, body)
 	return ""
 }
 
@@ -77,12 +78,25 @@ func TestPagesUseDerivatives(t *testing.T) {
 	v := testutil.NewVisitor(t, s.URL)
 	v.Signup("sizes@example.com", "correct horse battery")
 	id := uploadPhoto(t, v, "public", 2000, 1500)
+	small := uploadPhoto(t, v, "public", 800, 600)
 	s.captionAll(t)
 
+	// Before its sizes, a photo larger than its view is a placeholder of
+	// its shape; a smaller one is its original.
 	_, gallery := v.Get("/gallery")
-	if tag := imgTag(t, gallery, id); !strings.Contains(tag, `src="/images/`+id+`/file"`) || strings.Contains(tag, "srcset") ||
+	if strings.Contains(gallery, `src="/images/`+id+`/file"`) {
+		t.Error("before derivatives, the gallery shows the large original")
+	}
+	if tag := imgTag(t, gallery, `src="data:image/svg+xml,`); strings.Contains(tag, "srcset") ||
 		!strings.Contains(tag, `width="2000"`) || !strings.Contains(tag, `height="1500"`) {
 		t.Errorf("before derivatives, the tile is %s", tag)
+	}
+	if tag := imgTag(t, gallery, small); !strings.Contains(tag, `src="/images/`+small+`/file"`) || !strings.Contains(tag, `width="800"`) {
+		t.Errorf("before derivatives, the small photo's tile is %s", tag)
+	}
+	// Staff thumbnails show the original: moderators see what they judge.
+	if a := (views.Image{ID: id, Width: 2000, Height: 1500, SizesPending: true}).Thumb(); a["src"] != "/images/"+id+"/file" {
+		t.Errorf("a pending image's staff thumbnail is %v", a)
 	}
 
 	ds := s.derive(t, id)

@@ -59,8 +59,9 @@ func (h *Handler) streamCards(w http.ResponseWriter, r *http.Request, imgs []db.
 }
 
 // stream subscribes to imgs, sends their current state (from the rows the
-// caller loaded), then each change, until all are finished, the client
-// leaves or the server stops. Images the viewer may not see (any more) are
+// caller loaded), then each change, until all are finished and have the
+// display sizes they wait for (sizesPending), the client leaves or the
+// server stops. Images the viewer may not see (any more) are
 // dropped, as if deleted.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, imgs []db.Image, render func(db.Image) templ.Component) {
 	rc := http.NewResponseController(w)
@@ -82,15 +83,23 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, imgs []db.Image
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	unfinished := map[uuid.UUID]bool{}
+	// When a finished image stops waiting for its sizes (sizesWait after
+	// its upload), without a change to wake the stream.
+	sizesBy := map[uuid.UUID]time.Time{}
 	send := func(img db.Image) error {
 		if !viewer.CanSee(img) {
 			delete(unfinished, img.ID)
 			return nil
 		}
-		if img.Finished() {
-			delete(unfinished, img.ID)
-		} else {
+		delete(sizesBy, img.ID)
+		switch {
+		case !img.Finished():
 			unfinished[img.ID] = true
+		case sizesPending(img, time.Now()):
+			unfinished[img.ID] = true
+			sizesBy[img.ID] = img.CreatedAt.Add(sizesWait)
+		default:
+			delete(unfinished, img.ID)
 		}
 		return writeEvent(ctx, w, views.SSEName(img.ID.String()), render(img))
 	}
@@ -136,9 +145,16 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, imgs []db.Image
 			return
 		case <-h.Done:
 			return
-		case <-heartbeat.C:
+		case now := <-heartbeat.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
+			}
+			for id, by := range sizesBy {
+				if now.After(by) {
+					if err := reload(id); err != nil { // shows the original after all
+						return
+					}
+				}
 			}
 		case <-sub.Wake():
 			for _, id := range sub.Changed() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/google/uuid"
@@ -100,6 +101,7 @@ func toView(img db.Image, v Viewer) views.Image {
 		CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
 		Confidence: img.Confidence, Certainty: img.Certainty, Uploader: uploaderName(img),
 	}
+	out.SizesPending = sizesPending(img, time.Now())
 	for _, d := range img.Derivatives {
 		r := views.Rendition{URL: derivativeURL(img, d), Width: d.Width, Height: d.Height}
 		switch d.Kind {
@@ -110,6 +112,22 @@ func toView(img db.Image, v Viewer) views.Image {
 		}
 	}
 	return out
+}
+
+// sizesWait is how long after an upload pages wait for its display sizes
+// before they show a large original after all (its sizes could not be
+// made).
+const sizesWait = 10 * time.Minute
+
+// sizesPending says that img is larger than its largest display size and
+// has no sizes yet, but may still get them: pages show a placeholder of
+// its shape rather than make a phone fetch and decode a 12 MP original,
+// and event streams stay open until the sizes arrive.
+func sizesPending(img db.Image, now time.Time) bool {
+	if len(img.Derivatives) > 0 || max(img.Width, img.Height) <= imagefile.DerivativeKinds[len(imagefile.DerivativeKinds)-1].MaxSide {
+		return false
+	}
+	return img.Status != vocab.Failed && now.Sub(img.CreatedAt) < sizesWait
 }
 
 func toViews(imgs []db.Image, v Viewer) []views.Image {

@@ -4,6 +4,7 @@ package views
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -53,6 +54,9 @@ type Image struct {
 	// side, never larger than the original); zero until the worker has
 	// made them, and pages show the original meanwhile.
 	Card, View Rendition
+	// SizesPending: it is larger than its view size and its sizes are
+	// still being made; pages show a placeholder of its shape meanwhile.
+	SizesPending bool
 }
 
 // Rendition is one file of an image that a page can show: a display size
@@ -98,6 +102,9 @@ func (i Image) srcset() string {
 // the original while it has none. Width and height are main's, which has
 // the original's shape, so the page keeps its layout as it loads.
 func (i Image) picture(main Rendition, sizes string) templ.Attributes {
+	if main.URL == "" && i.SizesPending {
+		return templ.Attributes{"src": placeholder(i.Width, i.Height), "width": itoa(i.Width), "height": itoa(i.Height), "class": "pending"}
+	}
 	if main.URL == "" {
 		main = i.original()
 	}
@@ -108,12 +115,26 @@ func (i Image) picture(main Rendition, sizes string) templ.Attributes {
 	return a
 }
 
+// placeholder is an image of w×h that says the photo is on its way: a data
+// URL, so it costs no request (ours, so safe from templ's URL check).
+func placeholder(w, h int) templ.SafeURL {
+	svg := fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d"><rect width="100%%" height="100%%" fill="#e7e5e4"/>`+
+		`<text x="50%%" y="50%%" text-anchor="middle" dominant-baseline="middle" font-family="sans-serif" font-size="%d" fill="#57534e">Preparing preview…</text></svg>`,
+		w, h, max(w/16, 1))
+	return templ.SafeURL("data:image/svg+xml," + url.PathEscape(svg))
+}
+
 // Tile, CardPicture, ViewPicture and Thumb are the <img> attributes of the
 // image in a gallery tile, a card, its own page and a small thumbnail.
+// Staff thumbnails show the original while sizes are pending: moderators
+// must see what they judge.
 func (i Image) Tile() templ.Attributes        { return i.picture(i.Card, tileSizes) }
 func (i Image) CardPicture() templ.Attributes { return i.picture(i.Card, cardSizes) }
 func (i Image) ViewPicture() templ.Attributes { return i.picture(i.View, viewSizes) }
-func (i Image) Thumb() templ.Attributes       { return i.picture(i.Card, thumbSizes) }
+func (i Image) Thumb() templ.Attributes {
+	i.SizesPending = false
+	return i.picture(i.Card, thumbSizes)
+}
 
 func (i Image) URL() string       { return "/images/" + i.ID }
 func (i Image) FileURL() string   { return "/images/" + i.ID + "/file" }

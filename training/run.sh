@@ -60,7 +60,8 @@ fi
 FINETUNE=${FINETUNE:-}
 NAME=$BACKBONE FEATURES_FROM=()
 if [ -n "$FINETUNE" ]; then
-  BACKBONE=$($PY -c "import torch; print(torch.load('$FINETUNE/best.pt')['backbone'])")
+  # Without its best.pt, FINETUNE is made below from models/captionai-flickr8k's export (recipe backbone).
+  [ -f "$FINETUNE/best.pt" ] && BACKBONE=$($PY -c "import torch; print(torch.load('$FINETUNE/best.pt')['backbone'])")
   NAME=${BACKBONE}_ft FEATURES_FROM=(--features-from "$FINETUNE")
 fi
 
@@ -88,6 +89,11 @@ for part in "${PARTS[@]}"; do
   step "2b. features of $part's mirror images (training split)"
   $PY -m training.extract_features --backbone "$part" --flip --reuse "${DATA_ARGS[@]}" "${EXTRA_ARGS[@]}"
 done
+
+if [ -n "$FINETUNE" ] && [ ! -f "$FINETUNE/best.pt" ]; then
+  step "1b. recover the fine-tuned backbone from models/captionai-flickr8k's export into $FINETUNE"
+  $PY -m training.finetune_from_onnx --out "$FINETUNE" "${DATA_ARGS[@]}"
+fi
 
 if [ -n "$FINETUNE" ]; then
   step "2. features of $FINETUNE's fine-tuned backbone (+ mirror images)"

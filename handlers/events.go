@@ -87,11 +87,11 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, imgs []db.Image
 	// its upload), without a change to wake the stream.
 	sizesBy := map[uuid.UUID]time.Time{}
 	send := func(img db.Image) error {
+		delete(sizesBy, img.ID)
 		if !viewer.CanSee(img) {
 			delete(unfinished, img.ID)
 			return nil
 		}
-		delete(sizesBy, img.ID)
 		switch {
 		case !img.Finished():
 			unfinished[img.ID] = true
@@ -107,6 +107,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, imgs []db.Image
 		img, err := h.DB.Image(ctx, id)
 		if errors.Is(err, db.ErrNotFound) {
 			delete(unfinished, id)
+			delete(sizesBy, id)
 			return nil
 		}
 		if err != nil {

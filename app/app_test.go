@@ -253,22 +253,30 @@ func htmlEscape(s string) string {
 	return r.Replace(s)
 }
 
-func TestSeveralFilesGoToABatchPage(t *testing.T) {
-	t.Parallel()
-	s := start(t, opts{roles: both})
-	files := []file{{"a.jpg", testutil.JPEG(t, 40, 30)}, {"b.jpg", testutil.JPEG(t, 30, 40)}, {"c.jpg", testutil.JPEG(t, 50, 50)}}
-	batch := location(t, post(t, s.URL, files, nil), "/batches/")
-
-	evs := events(t, s.URL+"/batches/"+batch+"/events", 30*time.Second)
+// batchEvents reads a batch's event stream to its end and returns its
+// events and each image's last card, failing unless n images had one.
+func batchEvents(t *testing.T, url string, n int) ([]event, map[string]string) {
+	t.Helper()
+	evs := events(t, url, 30*time.Second)
 	final := map[string]string{}
 	for _, e := range evs {
 		if strings.HasPrefix(e.name, "image-") {
 			final[e.name] = e.data
 		}
 	}
-	if len(final) != 3 {
-		t.Fatalf("events for %d images, want 3: %v", len(final), evs)
+	if len(final) != n {
+		t.Fatalf("events for %d images, want %d: %v", len(final), n, evs)
 	}
+	return evs, final
+}
+
+func TestSeveralFilesGoToABatchPage(t *testing.T) {
+	t.Parallel()
+	s := start(t, opts{roles: both})
+	files := []file{{"a.jpg", testutil.JPEG(t, 40, 30)}, {"b.jpg", testutil.JPEG(t, 30, 40)}, {"c.jpg", testutil.JPEG(t, 50, 50)}}
+	batch := location(t, post(t, s.URL, files, nil), "/batches/")
+
+	_, final := batchEvents(t, s.URL+"/batches/"+batch+"/events", 3)
 	for name, data := range final {
 		if !strings.Contains(data, `data-status="captioned"`) {
 			t.Errorf("%s ended as %s", name, data)
@@ -296,18 +304,11 @@ func TestBatchStreamWaitsForDisplaySizes(t *testing.T) {
 	files := []file{{"phone.jpg", testutil.JPEG(t, 2400, 1800)}, {"small.jpg", testutil.JPEG(t, 64, 48)}}
 	batch := location(t, post(t, s.URL, files, nil), "/batches/")
 
-	evs := events(t, s.URL+"/batches/"+batch+"/events", 30*time.Second)
-	final := map[string]string{}
+	evs, final := batchEvents(t, s.URL+"/batches/"+batch+"/events", 2)
 	for _, e := range evs {
-		if strings.HasPrefix(e.name, "image-") {
-			final[e.name] = e.data
-			if strings.Contains(e.data, `phone.jpg`) && strings.Contains(e.data, `/file"`) {
-				t.Errorf("the phone photo's card shows its original: %s", e.data)
-			}
+		if strings.Contains(e.data, `phone.jpg`) && strings.Contains(e.data, `/file"`) {
+			t.Errorf("the phone photo's card shows its original: %s", e.data)
 		}
-	}
-	if len(final) != 2 {
-		t.Fatalf("events for %d images, want 2: %v", len(final), evs)
 	}
 	for name, data := range final {
 		if !strings.Contains(data, `data-status="captioned"`) || !strings.Contains(data, "srcset=") || strings.Contains(data, "data:image/svg") {

@@ -66,13 +66,6 @@ func (s *Store) Derivative(ctx context.Context, id uuid.UUID, kind string) (Deri
 // that show the image hear of the sizes it recorded.
 func SaveDerivativesTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, ds []Derivative) (unused []string, err error) {
 	recorded := false
-	defer func() {
-		if err == nil && recorded {
-			if err = notify(ctx, tx, id); err != nil {
-				err = fmt.Errorf("recording the sizes of %s: %w", id, err)
-			}
-		}
-	}()
 	for _, d := range ds {
 		tag, err := tx.Exec(ctx, `INSERT INTO image_derivatives
 			(image_id, kind, storage_key, content_type, width, height, sha256, size_bytes)
@@ -92,6 +85,11 @@ func SaveDerivativesTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, ds []Deriva
 			if !held {
 				unused = append(unused, d.StorageKey)
 			}
+		}
+	}
+	if recorded {
+		if err := notify(ctx, tx, id); err != nil {
+			return nil, fmt.Errorf("recording the sizes of %s: %w", id, err)
 		}
 	}
 	return unused, nil

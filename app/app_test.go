@@ -293,6 +293,9 @@ func TestSeveralFilesGoToABatchPage(t *testing.T) {
 			t.Errorf("batch page does not list %s", f.name)
 		}
 	}
+	if bytes.Contains(body, []byte("to see new captions")) {
+		t.Error("a finished batch's page still asks to refresh for new captions")
+	}
 }
 
 // A photo larger than its view size is not shown at full size while its

@@ -140,6 +140,8 @@ func TestUploadIsQueuedWithItsJob(t *testing.T) {
 	// A guest's upload is unlisted, on its batch page, and on /me.
 	if code, page := v.Get("/batches/" + out.BatchID); code != 200 || !strings.Contains(page, "2 photos") {
 		t.Errorf("batch page: %d", code)
+	} else if !strings.Contains(page, "to see new captions") {
+		t.Error("the batch page of queued photos offers no refresh without JavaScript")
 	}
 	if _, mine := v.Get("/me"); !strings.Contains(mine, out.Images[1].ID) {
 		t.Error("the guest's /me lacks the upload")

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"captionai/app"
@@ -35,7 +36,8 @@ Usage:
   captionai migrate          apply the database schema (ours and River's) and exit
   captionai caption [--evidence] FILE...
                              print a caption for each image file (--evidence: with
-                             the model's words, confidence and its evidence)
+                             the model's words, confidence, its evidence and
+                             the detector's class scores)
   captionai upload [--server URL] [--token TOKEN] FILE...
                              upload to a running app with an API token
                              (or CAPTIONAI_TOKEN, CAPTIONAI_SERVER) and print
@@ -168,8 +170,12 @@ func caption(ctx context.Context, cfg config.Config, args []string) error {
 		if e.Named {
 			named = 1
 		}
-		fmt.Printf("%s\t%s\t%s\t%s\t%s\t%.5f\t%.5f\t%d\t%.5f\t%.5f\n", name, res.Text, res.ModelText, conf, res.Certainty,
-			e.MeanLogProb, e.MinLogProb, named, e.NamedScore, e.TopScore)
+		scores := make([]string, len(res.DetectorScores))
+		for i, v := range res.DetectorScores {
+			scores[i] = strconv.FormatFloat(float64(v), 'f', 4, 32)
+		}
+		fmt.Printf("%s\t%s\t%s\t%s\t%s\t%.5f\t%.5f\t%d\t%.5f\t%.5f\t%s\n", name, res.Text, res.ModelText, conf, res.Certainty,
+			e.MeanLogProb, e.MinLogProb, named, e.NamedScore, e.TopScore, strings.Join(scores, ","))
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d files could not be read", failed, len(files))

@@ -28,13 +28,19 @@ func cocoMini(t testing.TB) string {
 // split, where at least 3 of an image's 5 references name the same COCO
 // object (a giraffe, a laptop, a cat), the caption must name it too, with
 // any of the words the model's config.json lists for that object. Cats must
-// be cats. The model of 2026-12-02 (third) names 27 of 58 (less two spare
-// for float differences between CPUs; the frozen-backbone one before it
-// named 24); the Flickr8k-only captionai-flickr8k named 7 of 73 by
-// training/eval/grounding.py's looser count, which the frozen one put at 22.
+// be cats. The model of 2026-12-02 (third) names 23 of 58 with its
+// per-class detector thresholds of 2026-12-03 (less two spare for float
+// differences between CPUs). With one threshold for all it named 27, but
+// lost far more true words on Flickr8k (test CIDEr-D 0.406 against 0.449,
+// subject named 0.64 against 0.73) and hallucinated more (CHAIR-s 0.112
+// against 0.066): the fitted thresholds of surfboard, banana, tennis racket
+// and cell phone are higher, since the model names them falsely so often in
+// its captions of the training photos. The frozen-backbone model named 24; the Flickr8k-only
+// captionai-flickr8k 7 of 73 by training/eval/grounding.py's looser count,
+// which the frozen one put at 22.
 // A worse model fails; raise minHits when a better one ships.
 func TestDefaultModelNamesCOCOObjects(t *testing.T) {
-	const minHits = 25
+	const minHits = 21
 	dir := cocoMini(t)
 	m := defaultModel(t, 1)
 	var cfg struct {
@@ -97,6 +103,9 @@ func TestDefaultModelNamesCOCOObjects(t *testing.T) {
 		res, err := m.Caption(context.Background(), load(t, filepath.Join(dir, "images", n)))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(res.DetectorScores) != len(labels) {
+			t.Fatalf("%s: %d detector scores for %d classes", n, len(res.DetectorScores), len(labels))
 		}
 		got := classes(res.ModelText)
 		for _, c := range want {

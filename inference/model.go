@@ -60,6 +60,9 @@ type Result struct {
 	Certainty string
 	// Evidence is what Confidence was computed from.
 	Evidence Evidence
+	// DetectorScores are the encoder's class scores (in the model's label
+	// order), nil when the model has no detector output.
+	DetectorScores []float32
 	// ModelText is the model's own words, also when Text is the safe description.
 	ModelText string
 	Encode    time.Duration
@@ -364,6 +367,7 @@ func (m *Model) Generate(ctx context.Context, px Pixels, g GenerationConfig) (Re
 	res.Text = m.tok.Decode(res.TokenIDs)
 	res.ModelText = res.Text
 	res.Evidence = m.ground.evidence(res.TokenIDs, lps, scores)
+	res.DetectorScores = scores
 	if p, certainty, ok := m.ground.confidence(res.Evidence); ok {
 		res.Confidence, res.Certainty = &p, certainty
 		if certainty == vocab.Unsure && m.ground.safeText != "" {

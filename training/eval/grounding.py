@@ -33,7 +33,7 @@ except ImportError:  # run as training/eval/score.py: the repository root is not
     from training import coco
 
 __all__ = ["words", "object_classes", "reference_classes", "names_person", "refs_name_person",
-           "subject", "subject_named", "repeats", "score", "per_image", "NAMES"]
+           "subject", "subject_named", "repeats", "score", "per_image", "fit_veto_threshold", "NAMES"]
 
 PERSON = coco.PERSON
 
@@ -350,3 +350,25 @@ def score(hyps: Mapping[str, str], refs: Mapping[str, Sequence[str]]) -> Dict[st
         "immediate": frac([v["immediate"] for v in p.values()]),
         "images": n,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Veto thresholds
+# ---------------------------------------------------------------------------------------------
+
+def fit_veto_threshold(named: Sequence[Tuple[float, bool]], cost: float, floor: float = 0.0,
+                       ceiling: float = 1.0) -> float:
+    """The detector threshold for one class, from the captions that name it as (the detector's
+    score for the class, whether a reference mentions it). Below the threshold the word is
+    banned; the one kept (a floor or a mention's score, which that mention passes) removes the
+    most hallucinated mentions less ``cost`` times the true ones it removes, the lowest such
+    one between ``floor`` and ``ceiling``."""
+    ranked = sorted(named)
+    best, best_t, gain, i = None, floor, 0.0, 0
+    for t in [floor] + [s for s, _ in ranked if floor < s <= ceiling]:
+        while i < len(ranked) and ranked[i][0] < t:
+            gain += -cost if ranked[i][1] else 1
+            i += 1
+        if best is None or gain > best:
+            best, best_t = gain, t
+    return best_t

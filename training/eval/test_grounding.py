@@ -198,5 +198,27 @@ class TestScoreColumns(unittest.TestCase):
         self.assertIn("| 0.500 | 0.500 | 0.000 (1) |", out)
 
 
+class TestVetoThreshold(unittest.TestCase):
+    # (detector score, a reference mentions the class): two hallucinations score low.
+    NAMED = [(0.01, False), (0.03, False), (0.1, True), (0.2, False), (0.4, True), (0.5, True), (0.9, True)]
+
+    def test_cost_decides_how_far_up(self):
+        # A threshold removes the mentions scored below it. At 0.1 the gain is 2; at 0.4,
+        # 3 - cost (the true 0.1 mention goes too); at 0.5, 3 - 2 cost.
+        self.assertEqual(g.fit_veto_threshold(self.NAMED, 0.5), 0.4)
+        self.assertEqual(g.fit_veto_threshold(self.NAMED, 2), 0.1)
+        # At cost 1, 0.1 and 0.4 tie; the lower one wins.
+        self.assertEqual(g.fit_veto_threshold(self.NAMED, 1), 0.1)
+
+    def test_floor_and_ceiling(self):
+        always_right = [(0.02, True), (0.3, True), (0.8, True)]
+        self.assertEqual(g.fit_veto_threshold(always_right, 0.5), 0.0)
+        self.assertEqual(g.fit_veto_threshold(always_right, 0.5, floor=0.05), 0.05)
+        # The 0.7 hallucination needs a threshold above the ceiling.
+        always_wrong = [(0.1, False), (0.2, False), (0.7, False)]
+        self.assertEqual(g.fit_veto_threshold(always_wrong, 1, ceiling=0.6), 0.2)
+        self.assertEqual(g.fit_veto_threshold([], 1, floor=0.05), 0.05)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -293,7 +293,7 @@ func logSoftmax(x []float64) {
 	}
 }
 
-func argmax(x []float64) int {
+func argmax[T float32 | float64](x []T) int {
 	bi := 0
 	for i, v := range x {
 		if v > x[bi] {

@@ -21,6 +21,9 @@ type groundingJSON struct {
 	Words          map[string]int     `json:"words"`
 	VetoBelow      float64            `json:"veto_below"`
 	VetoBelowClass map[string]float64 `json:"veto_below_class"`
+	// The photo's top-scoring class is never banned when its score is at
+	// least KeepTopAbove (0: off): a close-up of bananas scores only 0.3.
+	KeepTopAbove float64 `json:"keep_top_above"`
 	// With NoRepeatWords, a word already in the caption is banned unless it is
 	// one of RepeatExempt ("a", "of", ...): "a white white bird" cannot happen.
 	NoRepeatWords bool     `json:"no_repeat_words"`
@@ -40,6 +43,7 @@ type grounding struct {
 	labels      []string
 	classOf     map[int64]int // token -> detector class
 	vetoBelow   []float64     // per class
+	keepTop     float64
 	noRepeat    bool
 	exempt      map[int64]bool
 	weights     []float64
@@ -57,7 +61,7 @@ func parseGrounding(j *groundingJSON, tok *Tokenizer) (*grounding, error) {
 		if g.detectorOut == "" || len(g.labels) == 0 {
 			return nil, fmt.Errorf("captionai.words needs captionai.detector with an output and labels")
 		}
-		g.vetoBelow = make([]float64, len(g.labels))
+		g.vetoBelow, g.keepTop = make([]float64, len(g.labels)), j.KeepTopAbove
 		for i, l := range g.labels {
 			g.vetoBelow[i] = j.VetoBelow
 			if v, ok := j.VetoBelowClass[l]; ok {
@@ -97,9 +101,16 @@ func (g *grounding) banned(scores []float32) []int64 {
 	if g == nil || len(scores) == 0 {
 		return nil
 	}
+	top := -1
+	if g.keepTop > 0 {
+		top = argmax(scores)
+		if float64(scores[top]) < g.keepTop {
+			top = -1
+		}
+	}
 	var out []int64
 	for id, c := range g.classOf {
-		if float64(scores[c]) < g.vetoBelow[c] {
+		if c != top && float64(scores[c]) < g.vetoBelow[c] {
 			out = append(out, id)
 		}
 	}

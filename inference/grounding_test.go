@@ -40,6 +40,22 @@ func TestGrounding(t *testing.T) {
 	if len(banned) != 2 || !banned[6] || !banned[4] {
 		t.Errorf("banned %v, want man (6) and cat (4)", banned)
 	}
+	// With keep_top_above 0.15, the top class (cat at 0.2, not at 0.14) passes
+	// its veto; man stays banned, dog at 0.1 is seen.
+	j.VetoBelowClass["cat"] = 0.5
+	j.KeepTopAbove = 0.15
+	if g, err = parseGrounding(&j, tok); err != nil {
+		t.Fatal(err)
+	}
+	for scores, want := range map[[3]float32]int{{0.05, 0.2, 0.1}: 1, {0.05, 0.14, 0.1}: 2, {0.4, 0.2, 0.1}: 1} {
+		if got := len(g.banned(scores[:])); got != want {
+			t.Errorf("scores %v: %d words banned, want %d", scores, got, want)
+		}
+	}
+	j.VetoBelowClass, j.KeepTopAbove = map[string]float64{"person": 0.3}, 0
+	if g, err = parseGrounding(&j, tok); err != nil {
+		t.Fatal(err)
+	}
 
 	e := g.evidence([]int64{1, 3, 5, 3, 7, 2}, []float64{-0.5, -1, -0.25, -0.25, -0.5}, []float32{0.2, 0.05, 0.9})
 	if e.MeanLogProb != -0.5 || e.MinLogProb != -1 || !e.Named || math.Abs(e.NamedScore-0.9) > 1e-6 || math.Abs(e.TopScore-0.9) > 1e-6 {

@@ -16,6 +16,8 @@ Writes the "captionai" section of DIR/config.json, which only inference/ reads
    class (no reference mentions it) less λ times the true mentions it removes. The detector
    scores some classes low even where they are (a dog in an action shot, a person far off),
    and others high; one threshold for all removes many true words to stop a few false ones.
+   A fourth number keeps the photo's top-scoring class out of the vetoes when it scores at
+   least that much: a close-up of bananas scores 0.3 for banana, under its fitted 0.41.
    A fitted threshold is at least --min-threshold: a class the detector does not see at all
    stays banned (the dev splits hold few of the photos outside their world where the model
    invents a dog, and the training captions name dogs rightly almost always). Person words
@@ -70,9 +72,12 @@ def parser():
     ap.add_argument("--bin", help="captionai binary (default: built from the working tree into training/work/eval/)")
     ap.add_argument("--jobs", type=int, default=2, help="captionai processes at once")
     ap.add_argument("--veto-grid", default="0:0,0.08:0.2,0.12:0.25,0.16:0.3,0.2:0.35,"
-                    "0.16:0.1:1,0.16:0.1:0.5,0.16:0.2:1,0.16:0.2:0.5,0.16:0.2:0.25,0.16:0.3:0.5",
-                    help="object:person[:cost] detector thresholds to try (0:0 = no veto; with a cost, classes "
-                         "the training captions name often get thresholds fitted at that cost of a true word)")
+                    "0.16:0.1:0.5,0.16:0.2:1,0.16:0.2:0.5,0.16:0.2:0.25,0.16:0.3:0.5,"
+                    "0.16:0.1:0.5:0.2,0.16:0.2:1:0.2,0.16:0.2:0.5:0.2,0.16:0.2:0.5:0.15,0.16:0.2:0.25:0.2,"
+                    "0.16:0.2:0.25:0.15",
+                    help="object:person[:cost[:top]] detector thresholds to try (0:0 = no veto; with a cost, classes "
+                         "the training captions name often get thresholds fitted at that cost of a true word; "
+                         "with top, the photo's top class is not vetoed from that score on)")
     ap.add_argument("--min-named", type=int, default=10,
                     help="training captions naming a class needed before it gets its own threshold")
     ap.add_argument("--min-threshold", type=float, default=0.05, help="the lowest fitted threshold")
@@ -159,10 +164,12 @@ def class_thresholds(obj, person, cost, mentions, min_named, floor, ceiling=0.6)
     return {k: v for k, v in out.items() if k == "person" or v != obj}
 
 
-def grounding_section(obj, per_class, weights=None, probable=None, unsure=None):
+def grounding_section(obj, per_class, keep_top=0.0, weights=None, probable=None, unsure=None):
     sec = {"detector": {"output": "detector_scores", "labels": coco.CLASSES},
            "words": coco.WORD_CLASS, "veto_below": obj, "veto_below_class": per_class,
            "no_repeat_words": True, "repeat_exempt": list(REPEAT_EXEMPT)}
+    if keep_top:
+        sec["keep_top_above"] = keep_top
     if weights is not None:
         sec["confidence"] = {"weights": [round(w, 6) for w in weights], "probable_below": round(probable, 4),
                              "unsure_below": round(unsure, 4), "safe_text": SAFE_TEXT}
@@ -227,7 +234,10 @@ def main(argv=None):
         subprocess.run(["go", "build", "-o", args.bin, "."], check=True)
 
     tmp = tempfile.mkdtemp(prefix="calibrate-")
-    grid = [[float(v) for v in s.split(":")] + [None] for s in args.veto_grid.split(",")]
+    grid = []
+    for setting in args.veto_grid.split(","):
+        v = [float(x) for x in setting.split(":")]
+        grid.append(v + [None, 0.0][len(v) - 2:])  # no cost, no top class kept
     mentions = []
     if any(g[2] is not None for g in grid):
         write_config(args.model, grounding_section(0, {"person": 0}), os.path.join(tmp, "no-veto"))
@@ -235,15 +245,15 @@ def main(argv=None):
         print(f"{len(mentions)} class mentions in the training splits' captions, "
               f"{sum(not t for _, _, t in mentions)} of them hallucinated", flush=True)
     results, outs = [], {}
-    for obj, person, cost, *_ in grid:
+    for obj, person, cost, keep_top in grid:
         per_class = class_thresholds(obj, person, cost, mentions, args.min_named, args.min_threshold)
-        folder = os.path.join(tmp, f"veto-{obj}-{person}-{cost}")
-        write_config(args.model, grounding_section(obj, per_class), folder)
-        outs[obj, person, cost] = out = caption_all(args.bin, folder, files, args.jobs)
+        folder = os.path.join(tmp, f"veto-{obj}-{person}-{cost}-{keep_top}")
+        write_config(args.model, grounding_section(obj, per_class, keep_top), folder)
+        outs[obj, person, cost, keep_top] = out = caption_all(args.bin, folder, files, args.jobs)
         table = score(devs, caps, out)
-        results.append({"veto_below": obj, "person_veto_below": person, "class_cost": cost,
+        results.append({"veto_below": obj, "person_veto_below": person, "class_cost": cost, "keep_top_above": keep_top,
                         "veto_below_class": per_class, "dev": table})
-        print(f"veto object {obj} person {person} cost {cost} ({len(per_class)} own thresholds): " + " | ".join(
+        print(f"veto object {obj} person {person} cost {cost} keep top {keep_top} ({len(per_class) - 1} classes): " + " | ".join(
             f"{n} CIDEr-D {t['CIDEr-D']:.3f} subject {t['subject_named']:.3f} object halluc {t['chair_s']:.3f} "
             f"person halluc {t['person_halluc']:.3f} repeated {t['repeated']:.3f}" for n, t in table.items()),
             flush=True)
@@ -255,10 +265,10 @@ def main(argv=None):
     ok = [r for r in results if mean(r, "CIDEr-D") >= best_cider - args.cider_margin
           and mean(r, "subject_named") >= best_subject - args.subject_margin]
     chosen = min(ok, key=lambda r: (mean(r, "chair_s") + mean(r, "person_halluc"), -mean(r, "CIDEr-D")))
-    obj, person, cost = chosen["veto_below"], chosen["person_veto_below"], chosen["class_cost"]
-    print(f"chosen: object veto {obj}, person veto {person}, class cost {cost}", flush=True)
+    obj, person, cost, keep_top = (chosen[k] for k in ("veto_below", "person_veto_below", "class_cost", "keep_top_above"))
+    print(f"chosen: object veto {obj}, person veto {person}, class cost {cost}, keep top {keep_top}", flush=True)
 
-    out = outs[obj, person, cost]
+    out = outs[obj, person, cost, keep_top]
     x, y, split_of = [], [], []
     for name, imgs, fs in devs:
         for i, f in zip(imgs, fs):
@@ -292,12 +302,12 @@ def main(argv=None):
               f"{prec:.1%} name the subject right; unsure (below {unsure:.3f}): {calib['per_split'][name]['unsure_share']:.1%}",
               flush=True)
 
-    section = grounding_section(obj, chosen["veto_below_class"], w, probable, unsure)
+    section = grounding_section(obj, chosen["veto_below_class"], keep_top, w, probable, unsure)
     write_config(args.model, section, tmp + "/final")
     shutil.copy(os.path.join(tmp, "final", "config.json"), os.path.join(args.model, "config.json"))
     with open(os.path.join(args.model, "calibration.json"), "w") as f:
         json.dump({"veto_grid": results, "chosen": {"veto_below": obj, "person_veto_below": person,
-                                                    "class_cost": cost,
+                                                    "class_cost": cost, "keep_top_above": keep_top,
                                                     "veto_below_class": chosen["veto_below_class"]},
                    "confidence": calib}, f, indent=1)
         f.write("\n")

@@ -118,8 +118,9 @@ def grounding_section(c):
     def setting(r):
         if r.get("class_cost") is None:
             return f"{r['veto_below']:g} / {r['person_veto_below']:g}"
+        top = f", top class kept from {r['keep_top_above']:g}" if r.get("keep_top_above") else ""
         return (f"{r['veto_below']:g} / {r['person_veto_below']:g}, fitted at cost {r['class_cost']:g} "
-                f"({len(r['veto_below_class']) - 1} classes)")
+                f"({len(r['veto_below_class']) - 1} classes){top}")
     grid = "\n".join(
         f"| {setting(r)} | " + " | ".join(
             f"{t['CIDEr-D']:.3f} / {t['subject_named']:.2f} / {t['chair_s']:.3f} / {t['person_halluc']:.3f}"
@@ -128,6 +129,8 @@ def grounding_section(c):
     fitted = ch.get("class_cost") is not None
     own = {k: v for k, v in ch.get("veto_below_class", {}).items() if k != "person"}
     cost = f", classes fitted at cost {ch['class_cost']:g}" if fitted else ""
+    if ch.get("keep_top_above"):
+        cost += f", the photo's top class never vetoed from {ch['keep_top_above']:g}"
     capped = ("; own thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(own.items(), key=lambda kv: (kv[1], kv[0])))
               if own else "")
     per = "\n".join(
@@ -147,7 +150,9 @@ at cost λ" gives each object class that at least 10 of the training photos' cap
 (without vetoes) name its own threshold: the one that removes the most hallucinated mentions
 of it there (no reference mentions the class) less λ times the true ones it removes,
 between 0.05 (a class the detector does not see at all stays banned) and 0.6; the object
-threshold is the rest's. Person words keep their one threshold: the dev photos are
+threshold is the rest's. "Top class kept from t": the photo's highest-scoring class is never
+vetoed when it scores at least t (a close-up of bananas scores 0.3 for banana, under its
+fitted threshold). Person words keep their one threshold: the dev photos are
 mostly of people, uploads often have nobody in them. Thresholds tried, object / person, scored with the
 Go app on the dev splits (CIDEr-D / subject named / captions naming an object no reference
 names / captions naming a person where no reference does):

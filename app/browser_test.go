@@ -189,8 +189,10 @@ func TestBrowserPublicUploadJoinsGallery(t *testing.T) {
 		chromedp.SetUploadFiles(`#image`, []string{img}, chromedp.ByID),
 		chromedp.SetValue(`select[name=visibility]`, "public", chromedp.ByQuery),
 		chromedp.Click(`form.upload button`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#gallery [data-status="captioned"]`, chromedp.ByQuery),
-		chromedp.Text(`#gallery .tile-caption`, &caption, chromedp.ByQuery),
+		// One read in the page: the tile may be swapped again (its sizes
+		// follow the caption), and a node found before the swap is gone.
+		chromedp.Poll(`document.querySelector('#gallery [data-status="captioned"] .tile-caption')?.textContent || false`,
+			&caption, chromedp.WithPollingTimeout(60*time.Second)),
 		chromedp.Evaluate(`window.__noReload`, &marker),
 	)
 	screenshot(t, ctx, "gallery-live")

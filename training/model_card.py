@@ -126,6 +126,11 @@ def grounding_section(c):
             f"{t['CIDEr-D']:.3f} / {t['subject_named']:.2f} / {t['chair_s']:.3f} / {t['person_halluc']:.3f}"
             for t in r["dev"].values()) + " |" for r in c["veto_grid"])
     names = list(c["veto_grid"][0]["dev"])
+    tested = "".join(
+        f"\nWith it, the app's own words on {n} (not tuned on; before the unsure ones become \"a photo\"): CIDEr-D {t['CIDEr-D']:.3f}, BLEU-4 {t['BLEU-4']:.3f}, subject "
+        f"named {t['subject_named']:.1%}, object hallucination (CHAIR-s) {t['chair_s']:.3f}, person hallucination "
+        f"{t['person_halluc']:.3f} of {t['person_n']} photos without people; the metrics below are PyTorch's, "
+        "without the vetoes." for n, t in c.get("test", {}).items())
     fitted = ch.get("class_cost") is not None
     own = {k: v for k, v in ch.get("veto_below_class", {}).items() if k != "person"}
     cost = f", classes fitted at cost {ch['class_cost']:g}" if fitted else ""
@@ -163,6 +168,7 @@ names / captions naming a person where no reference does):
 
 Kept: object {ch['veto_below']:g}, person {ch['person_veto_below']:g}{cost} (fewest hallucinations within
 0.02 mean dev CIDEr-D and 0.03 mean subject-named rate of the best settings){capped}.
+{tested}
 
 **Confidence.** A logistic regression over the caption's mean and lowest token
 log-probability, whether it names a detector class, the detector's score for that class and

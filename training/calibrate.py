@@ -23,12 +23,11 @@ Writes the "captionai" section of DIR/config.json, which only inference/ reads
    invents a dog, and the training captions name dogs rightly almost always). Person words
    keep the setting's threshold: the dev splits are mostly photos of people, the
    photos people upload often have nobody in them, and a caption that invents a person there
-   is the failure users notice most.
-   The setting kept
-   is the one with the fewest hallucinations (objects + persons, mean over the dev splits)
-   whose mean dev CIDEr-D is within --cider-margin (0.02) and mean subject-named rate within
-   --subject-margin (0.03) of the best settings': a veto that removes true subjects costs more
-   than the hallucinations it prevents.
+   is the failure users notice most. The setting kept is the one with the fewest
+   hallucinations (objects + persons, mean over the dev splits) whose mean dev CIDEr-D is
+   within --cider-margin (0.02) and mean subject-named rate within --subject-margin (0.03) of
+   the best settings': a veto that removes true subjects costs more than the hallucinations
+   it prevents.
 2. Confidence. A logistic regression over the evidence the Go app prints (mean and
    minimum token log-probability, whether the caption names a detector class, the
    detector's score for it, its top score) predicts whether the caption names its subject
@@ -125,8 +124,8 @@ def model_key(folder):
 
 
 def train_mentions(binary, model, sets, caps, jobs):
-    """(class, detector score, whether a reference mentions it) for each class that the training
-    splits' captions name, model captioning without vetoes."""
+    """(class, detector score, whether a reference mentions it) for each object class that the
+    training splits' captions name, model captioning without vetoes."""
     keys = read_splits(sets, "train", caps)
     cache = os.path.join(WORK, "calibrate", f"train-captions-{model_key(model)}.json")
     if os.path.exists(cache):
@@ -142,10 +141,8 @@ def train_mentions(binary, model, sets, caps, jobs):
     mentions = []
     for k in keys:
         text, scores = out[k]
-        named = {c: c in grounding.reference_classes(caps[k]) for c in grounding.object_classes(text)}
-        if grounding.names_person(text):
-            named[coco.PERSON] = grounding.refs_name_person(caps[k])
-        mentions += [(c, scores[c], true) for c, true in named.items()]
+        refs = grounding.reference_classes(caps[k])
+        mentions += [(c, scores[c], c in refs) for c in grounding.object_classes(text)]
     return mentions
 
 
@@ -159,7 +156,7 @@ def class_thresholds(obj, person, cost, mentions, min_named, floor, ceiling=0.6)
     for c, score, true in mentions:
         by.setdefault(c, []).append((round(score, 4), true))
     for c, named in sorted(by.items()):
-        if c != coco.PERSON and len(named) >= min_named:
+        if len(named) >= min_named:
             out[coco.CLASSES[c]] = grounding.fit_veto_threshold(named, cost, floor, ceiling)
     return {k: v for k, v in out.items() if k == "person" or v != obj}
 
@@ -242,7 +239,7 @@ def main(argv=None):
     if any(g[2] is not None for g in grid):
         write_config(args.model, grounding_section(0, {"person": 0}), os.path.join(tmp, "no-veto"))
         mentions = train_mentions(args.bin, os.path.join(tmp, "no-veto"), sets, caps, args.jobs)
-        print(f"{len(mentions)} class mentions in the training splits' captions, "
+        print(f"{len(mentions)} object mentions in the training splits' captions, "
               f"{sum(not t for _, _, t in mentions)} of them hallucinated", flush=True)
     results, outs = [], {}
     for obj, person, cost, keep_top in grid:

@@ -35,9 +35,10 @@ func cocoMini(t testing.TB) string {
 // subject named 0.64 against 0.74) and hallucinated more (CHAIR-s 0.112
 // against 0.056): the fitted thresholds of tennis racket, bench and cell
 // phone are higher, since the model names them falsely so often in its
-// captions of the training photos (and "surf board" is two words here). The frozen-backbone model named 24; the Flickr8k-only
-// captionai-flickr8k 7 of 73 by training/eval/grounding.py's looser count,
-// which the frozen one put at 22.
+// captions of the training photos (and "surf board" is two words here). The
+// frozen-backbone model named 24; the Flickr8k-only captionai-flickr8k 7 of
+// 73 by training/eval/grounding.py's looser count, which the frozen one put
+// at 22.
 // A worse model fails; raise minHits when a better one ships.
 func TestDefaultModelNamesCOCOObjects(t *testing.T) {
 	const minHits = 21

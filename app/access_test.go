@@ -14,6 +14,7 @@ import (
 
 	"captionai/config"
 	"captionai/testutil"
+	"captionai/vocab"
 )
 
 func visitor(t testing.TB, base string) *testutil.Visitor { return testutil.NewVisitor(t, base) }
@@ -44,6 +45,12 @@ func TestAccessMatrix(t *testing.T) {
 	for _, vis := range []string{"public", "unlisted", "private"} {
 		imgs = append(imgs, img{owner.MustUpload(vis), vis, "owner"}, img{guest.MustUpload(vis), vis, "guest"})
 	}
+	// The public gallery lists captioned images only.
+	waitFor(t, "every upload captioned", 60*time.Second, func() bool {
+		var pending int
+		s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM images WHERE status <> $1`, vocab.Captioned).Scan(&pending)
+		return pending == 0
+	})
 
 	who := map[string]*testutil.Visitor{"anonymous": anon, "guest": guest, "other guest": otherGuest,
 		"owner": owner, "other user": other, "admin": admin}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/disintegration/imaging"
@@ -166,5 +167,41 @@ func TestDecodeTurnsPNGAndWebPUpright(t *testing.T) {
 	}
 	if got := d2.Bounds(); got.Dx() != 60 || got.Dy() != 40 {
 		t.Errorf("WebP: %v, want 60x40", got)
+	}
+}
+
+// The memory JPEG decode gives libvips' pixels exactly, at every scale, and
+// leaves the files it does not take (CMYK, a truncated one) to libvips.
+func TestJPEGMemoryDecodeMatchesLibvips(t *testing.T) {
+	names, err := filepath.Glob("testdata/*.jp*g")
+	if err != nil || len(names) < 5 {
+		t.Fatalf("testdata JPEGs: %v %v", names, err)
+	}
+	files := map[string][]byte{"a 2403x1201 photo": markedJPEG(t, 2403, 1201)}
+	for _, name := range names {
+		file, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = file
+	}
+	for name, file := range files {
+		for _, shrink := range []int{1, 2, 4, 8} {
+			fast, viaVips, handled, err := jpegLoads(file, shrink)
+			if err != nil {
+				t.Fatalf("%s 1/%d: %v", name, shrink, err)
+			}
+			cmyk := strings.Contains(name, "cmyk")
+			switch {
+			case handled == cmyk:
+				t.Errorf("%s 1/%d: decoded from memory = %v", name, shrink, handled)
+			case handled && !bytes.Equal(fast, viaVips):
+				t.Errorf("%s 1/%d: pixels differ from libvips' (%d and %d bytes)", name, shrink, len(fast), len(viaVips))
+			}
+		}
+	}
+	photo := files["a 2403x1201 photo"]
+	if _, _, handled, _ := jpegLoads(photo[:len(photo)*2/3], 2); handled {
+		t.Error("a truncated JPEG was decoded from memory, not left to libvips")
 	}
 }

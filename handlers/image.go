@@ -22,9 +22,9 @@ type imageJSON struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	CaptionedAt *time.Time `json:"captioned_at"`
 	// CaptionSource is who wrote the current caption (model, owner,
-	// staff); Edited is true when a person did.
-	CaptionSource string `json:"caption_source"`
-	Edited        bool   `json:"edited"`
+	// staff; null before the first); Edited is true when a person did.
+	CaptionSource *string `json:"caption_source"`
+	Edited        bool    `json:"edited"`
 	// Confidence is the model's calibrated chance in [0, 1] that the
 	// current caption names the photo's subject right, and Certainty
 	// that chance in words (sure, probable: shown as "Probably: ...",
@@ -50,7 +50,7 @@ func newImageJSON(img db.Image) imageJSON {
 	return imageJSON{
 		ID: img.ID.String(), Status: img.Status, Caption: opt(img.Caption), Model: opt(img.Model),
 		Error: opt(img.Error), CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
-		CaptionSource: img.CaptionSrc, Edited: img.CaptionSrc != vocab.ByModel,
+		CaptionSource: opt(img.CaptionSrc), Edited: vocab.ByPerson(img.CaptionSrc),
 		Confidence: img.Confidence, Certainty: opt(img.Certainty),
 	}
 }

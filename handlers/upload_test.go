@@ -125,11 +125,18 @@ func TestUploadIsQueuedWithItsJob(t *testing.T) {
 	}
 	var out struct {
 		BatchID string `json:"batch_id"`
-		Images  []struct{ ID, Status string }
+		Images  []struct {
+			ID, Status    string
+			CaptionSource *string `json:"caption_source"`
+			Edited        bool
+		}
 	}
 	json.Unmarshal([]byte(body), &out)
 	if len(out.Images) != 2 || out.Images[0].Status != "queued" {
 		t.Fatalf("json: %s", body)
+	}
+	if im := out.Images[0]; im.CaptionSource != nil || im.Edited {
+		t.Errorf("a queued photo: caption_source set (%t), edited %v (want null, false)", im.CaptionSource != nil, im.Edited)
 	}
 	var jobs int
 	s.pool.QueryRow(context.Background(), `SELECT count(*) FROM images i JOIN river_job j ON j.id = i.job_id

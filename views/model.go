@@ -246,7 +246,7 @@ type Ratings struct {
 }
 
 // Edited reports whether a person wrote the current caption.
-func (i Image) Edited() bool { return i.CaptionSrc != "" && i.CaptionSrc != vocab.ByModel }
+func (i Image) Edited() bool { return vocab.ByPerson(i.CaptionSrc) }
 
 // CanFix reports whether the visitor may edit, regenerate or restore the
 // caption: the owner and staff.

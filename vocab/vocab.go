@@ -132,6 +132,10 @@ const (
 	ByStaff = "staff"
 )
 
+// ByPerson says whether a person wrote the caption (source is empty
+// before the first caption).
+func ByPerson(source string) bool { return source == ByOwner || source == ByStaff }
+
 // CaptionSourceLabel says who wrote a caption, for people.
 func CaptionSourceLabel(source string) string {
 	switch source {

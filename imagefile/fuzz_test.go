@@ -116,3 +116,34 @@ func FuzzImage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJPEGMemory: whatever bytes come, the memory JPEG decode does not
+// crash, and where it decodes a file libvips' loader decodes too, to the
+// same pixels.
+func FuzzJPEGMemory(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		if ct, err := Sniff(s); err == nil && ct == "image/jpeg" {
+			f.Add(s, uint8(0))
+			f.Add(s, uint8(3))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, scale uint8) {
+		if ct, err := Sniff(data); err != nil || ct != "image/jpeg" {
+			return
+		}
+		if info, err := Inspect(bytes.NewReader(data), fuzzMaxPixels); err != nil || info.ContentType != "image/jpeg" {
+			return
+		}
+		shrink := 1 << (scale % 4)
+		fast, viaVips, handled, err := jpegLoads(data, shrink)
+		if !handled {
+			return
+		}
+		if err != nil {
+			t.Fatalf("1/%d: decoded from memory, but libvips refuses it: %v", shrink, err)
+		}
+		if !bytes.Equal(fast, viaVips) {
+			t.Fatalf("1/%d: %d bytes of pixels from memory, %d from libvips, or they differ", shrink, len(fast), len(viaVips))
+		}
+	})
+}

@@ -97,7 +97,10 @@ static int ca_thumbnail_buffer(void *buf, size_t len, int side, int loose, VipsI
 		if (vips_jpegload_buffer(buf, len, &head, NULL))
 			return -1;
 		long_side = VIPS_MAX(head->Xsize, head->Ysize);
-		while (shrink < 8 && (long_side + 2 * shrink - 1) / (2 * shrink) >= side)
+		// Not past the short side: libvips 8.14 aborts the process on a
+		// scaled decode 0 px wide or high (a 16000x7 photo with a profile).
+		while (shrink < 8 && (long_side + 2 * shrink - 1) / (2 * shrink) >= side &&
+			VIPS_MIN(head->Xsize, head->Ysize) >= 2 * shrink)
 			shrink *= 2;
 		if (head->BandFmt == VIPS_FORMAT_UCHAR && !vips_image_get_typeof(head, VIPS_META_ICC_NAME) &&
 			((head->Bands == 3 && head->Type == VIPS_INTERPRETATION_sRGB) ||
@@ -352,7 +355,7 @@ func encodeSize(mem *C.VipsImage, kind string, side int) (Derivative, error) {
 	return Derivative{Kind: kind, Width: int(img.Xsize), Height: int(img.Ysize), SHA256: hex.EncodeToString(sum[:]), Bytes: b}, nil
 }
 
-// jpegLoads decodes a JPEG at 1/shrink both ways, through ca_jpeg_memory
+// jpegLoads decodes a JPEG at 1/shrink (less past its short side) both ways, through ca_jpeg_memory
 // (fast false when it handed the file back) and through libvips' own
 // loader, for the test that the two give the same pixels.
 func jpegLoads(file []byte, shrink int) (fast, viaVips []byte, handled bool, err error) {
@@ -370,6 +373,9 @@ func jpegLoads(file []byte, shrink int) (fast, viaVips []byte, handled bool, err
 		return nil, nil, false, vipsError("libvips")
 	}
 	defer C.ca_unref(head)
+	for shrink > int(min(head.Xsize, head.Ysize)) {
+		shrink /= 2 // as ca_thumbnail_buffer does
+	}
 	if C.ca_jpeg_memory(cfile, C.size_t(len(file)), C.int(shrink), head.Bands, &a) == 0 {
 		defer C.ca_unref(a)
 		fast, handled = pixels(a), true

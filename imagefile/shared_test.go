@@ -2,6 +2,7 @@ package imagefile
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -203,5 +204,45 @@ func TestJPEGMemoryDecodeMatchesLibvips(t *testing.T) {
 	photo := files["a 2403x1201 photo"]
 	if _, _, handled, _ := jpegLoads(photo[:len(photo)*2/3], 2); handled {
 		t.Error("a truncated JPEG was decoded from memory, not left to libvips")
+	}
+}
+
+// withICC inserts an APP2 colour profile segment (not a valid profile)
+// after a JPEG's SOI, which keeps it off the memory decode.
+func withICC(jpg []byte) []byte {
+	icc := append([]byte("ICC_PROFILE\x00\x01\x01"), make([]byte, 128)...)
+	seg := append([]byte{0xFF, 0xE2, byte((len(icc) + 2) >> 8), byte(len(icc) + 2)}, icc...)
+	return append(append(append([]byte{}, jpg[:2]...), seg...), jpg[2:]...)
+}
+
+// A photo a few pixels high and thousands wide is decoded or refused,
+// never the end of the process: libvips 8.14 aborts on a JPEG decode
+// scaled to 0 px, which the shrink must not ask for.
+func TestThinImagesDecode(t *testing.T) {
+	for _, size := range []image.Point{{16000, 7}, {7, 16000}, {30000, 3}} {
+		m := image.NewGray(image.Rect(0, 0, size.X, size.Y))
+		for i := range m.Pix {
+			m.Pix[i] = uint8(i)
+		}
+		jpg := encodeJPEG(t, m)
+		for name, file := range map[string][]byte{"jpeg": jpg, "jpeg with a profile": withICC(jpg), "png": encodePNG(t, m)} {
+			what := fmt.Sprintf("%s %dx%d", name, size.X, size.Y)
+			if ds, err := Derive(file); err == nil {
+				for _, d := range ds {
+					if d.Width < 1 || d.Height < 1 || max(d.Width, d.Height) > DerivativeKinds[len(DerivativeKinds)-1].MaxSide {
+						t.Errorf("%s: %s size %dx%d", what, d.Kind, d.Width, d.Height)
+					}
+				}
+			} else if name != "jpeg with a profile" {
+				t.Errorf("%s: Derive: %v", what, err)
+			}
+			if px, err := DecodeForModel(file, ModelSideFor(size.X, size.Y)); err == nil {
+				if b := px.Bounds(); b.Dx() < 1 || b.Dy() < 1 {
+					t.Errorf("%s: model pixels %v", what, b)
+				}
+			} else if name != "jpeg with a profile" {
+				t.Errorf("%s: DecodeForModel: %v", what, err)
+			}
+		}
 	}
 }

@@ -124,10 +124,11 @@ func post(t testing.TB, url string, files []file, hdr map[string]string) *http.R
 }
 
 type imageJSON struct {
-	ID, Status string
-	Caption    *string
-	Model      *string
-	Error      *string
+	ID, Status    string
+	Caption       *string
+	Model         *string
+	Error         *string
+	CaptionSource *string `json:"caption_source"`
 }
 
 func getJSON(t testing.TB, url string) imageJSON {
@@ -464,7 +465,7 @@ func TestDamagedImagesFailWithReason(t *testing.T) {
 	id := location(t, post(t, s.URL, []file{{"broken.png", brokenPNG(t)}}, nil), "/images/")
 	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
 	got := getJSON(t, s.URL+"/images/"+id)
-	if got.Status != "failed" || got.Error == nil || !strings.Contains(*got.Error, "truncated or damaged") {
+	if got.Status != "failed" || got.Error == nil || !strings.Contains(*got.Error, "truncated or damaged") || got.CaptionSource != nil {
 		t.Fatalf("json = %+v", got)
 	}
 	// The image fails first; River records the cancellation just after.
@@ -487,6 +488,15 @@ func TestDamagedImagesFailWithReason(t *testing.T) {
 	res.Body.Close()
 	if !bytes.Contains(body, []byte("truncated or damaged")) {
 		t.Fatalf("the page does not show the reason")
+	}
+
+	// A well-formed 40-byte GIF whose one-pixel frame lies far outside its
+	// 48x304 screen (libvips would make it a 14385x8194 canvas) fails too.
+	far := []byte("GIF89a0\x000\x01\x80\x00\x00\x00\x00\x00\xff\xff\xff,08\x01 \x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+	id = location(t, post(t, s.URL, []file{{"far.gif", far}}, nil), "/images/")
+	events(t, s.URL+"/images/"+id+"/events", 30*time.Second)
+	if got := getJSON(t, s.URL+"/images/"+id); got.Status != "failed" || got.Error == nil || !strings.Contains(*got.Error, "frame bounds") {
+		t.Fatalf("far-frame GIF: json = %+v", got)
 	}
 }
 

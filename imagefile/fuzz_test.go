@@ -147,3 +147,28 @@ func FuzzJPEGMemory(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeShared: the caption job's decode and the derive job's never
+// bring the process down, whatever a file of an accepted format holds
+// (libvips aborts on some impossible requests, as a 0 px scaled decode).
+func FuzzDecodeShared(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, err := Inspect(bytes.NewReader(data), fuzzMaxPixels)
+		if err != nil {
+			return
+		}
+		if px, err := DecodeForModel(data, ModelSideFor(info.Width, info.Height)); err == nil && px.Bounds().Empty() {
+			t.Fatalf("%s %dx%d: empty model pixels", info.ContentType, info.Width, info.Height)
+		}
+		if ds, err := Derive(data); err == nil {
+			for _, d := range ds {
+				if d.Width < 1 || d.Height < 1 {
+					t.Fatalf("%s %dx%d: %s size %dx%d", info.ContentType, info.Width, info.Height, d.Kind, d.Width, d.Height)
+				}
+			}
+		}
+	})
+}

@@ -88,8 +88,24 @@ static int ca_jpeg_memory(const void *buf, size_t len, int shrink, int bands, Vi
 // loose, a JPEG within twice side and with no colour profile to convert
 // is only turned upright, not resized (the models resize it anyway): the
 // resize costs a fifth of the decode.
-static int ca_thumbnail_buffer(void *buf, size_t len, int side, int loose, VipsImage **out) {
+//
+// width x height is the size the file's header gives (imagefile.Inspect),
+// which the decode budget was taken for: a file libvips sizes otherwise
+// is refused before any pixel is decoded. (libvips gives a GIF whose frame
+// lies outside its 48x304 screen a canvas the frame's far corner wide and
+// high: 31 bytes can ask for 2.4 GB.)
+static int ca_thumbnail_buffer(void *buf, size_t len, int side, int loose, int width, int height, VipsImage **out) {
 	const char *loader = vips_foreign_find_load_buffer(buf, len);
+	VipsImage *probe = vips_image_new_from_buffer(buf, len, "", NULL);
+	if (!probe)
+		return -1;
+	if (probe->Xsize != width || probe->Ysize != height) {
+		vips_error("captionai", "the image is %dx%d by its header, but %dx%d for libvips", width, height,
+			probe->Xsize, probe->Ysize);
+		g_object_unref(probe);
+		return -1;
+	}
+	g_object_unref(probe);
 	if (loader && strcmp(loader, "VipsForeignLoadJpegBuffer") == 0) {
 		VipsImage *head = NULL, *scaled = NULL;
 		int shrink = 1, long_side, ret;
@@ -184,6 +200,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
+	"strings"
 	"unsafe"
 )
 
@@ -229,7 +247,7 @@ func SharedCost(file []byte) int64 {
 // vipsError is libvips' error message, cleared. The buffer is shared by
 // every thread, so it may hold another job's message too.
 func vipsError(what string) error {
-	msg := C.GoString(C.vips_error_buffer())
+	msg := strings.TrimSpace(C.GoString(C.vips_error_buffer()))
 	C.vips_error_clear()
 	return fmt.Errorf("%s: %s", what, msg)
 }
@@ -279,7 +297,11 @@ func decodeShared(file []byte, derive, pixels bool, modelSide int) (decoded, err
 	if !derive {
 		loose = 1
 	}
-	if C.ca_thumbnail_buffer(cfile, C.size_t(len(file)), C.int(first), loose, &thumb) != 0 {
+	info, err := Inspect(bytes.NewReader(file), math.MaxInt64)
+	if err != nil {
+		return decoded{}, err
+	}
+	if C.ca_thumbnail_buffer(cfile, C.size_t(len(file)), C.int(first), loose, C.int(info.Width), C.int(info.Height), &thumb) != 0 {
 		return decoded{}, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", vipsError("libvips"))
 	}
 	defer C.ca_unref(thumb)

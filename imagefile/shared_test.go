@@ -246,3 +246,19 @@ func TestThinImagesDecode(t *testing.T) {
 		}
 	}
 }
+
+// A GIF whose frame lies far outside its 48x304 screen would be a 593 MP
+// canvas for libvips (2.4 GB, 8 s): it is refused before decoding, as the
+// budget was taken for the screen.
+func TestGIFFrameOutsideScreenIsRefused(t *testing.T) {
+	bomb := []byte("GIF87a0\x000\x01000,08\x01 \x03\x00\x00\x81\x00\x00\x00\x00")
+	if info, err := Inspect(bytes.NewReader(bomb), 1<<20); err != nil || info.Width != 48 || info.Height != 304 {
+		t.Fatalf("Inspect: %+v %v", info, err)
+	}
+	if _, err := DecodeForModel(bomb, 0); err == nil || !strings.Contains(err.Error(), "48x304 by its header, but 14387x41217") {
+		t.Errorf("DecodeForModel: %v", err)
+	}
+	if _, err := Derive(bomb); err == nil || !strings.Contains(err.Error(), "48x304 by its header") {
+		t.Errorf("Derive: %v", err)
+	}
+}

@@ -22,7 +22,7 @@ type imageJSON struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	CaptionedAt *time.Time `json:"captioned_at"`
 	// CaptionSource is who wrote the current caption (model, owner,
-	// staff; null before the first); Edited is true when a person did.
+	// staff; null while there is no caption); Edited is true when a person did.
 	CaptionSource *string `json:"caption_source"`
 	Edited        bool    `json:"edited"`
 	// Confidence is the model's calibrated chance in [0, 1] that the
@@ -47,10 +47,14 @@ func newImageJSON(img db.Image) imageJSON {
 		}
 		return &s
 	}
+	src := img.CaptionSrc
+	if img.Caption == "" {
+		src = "" // a failed photo's row says "model"
+	}
 	return imageJSON{
 		ID: img.ID.String(), Status: img.Status, Caption: opt(img.Caption), Model: opt(img.Model),
 		Error: opt(img.Error), CreatedAt: img.CreatedAt, CaptionedAt: img.CaptionedAt,
-		CaptionSource: opt(img.CaptionSrc), Edited: vocab.ByPerson(img.CaptionSrc),
+		CaptionSource: opt(src), Edited: vocab.ByPerson(src),
 		Confidence: img.Confidence, Certainty: opt(img.Certainty),
 	}
 }

@@ -194,6 +194,12 @@ const (
 
 func isRST(m byte) bool { return m >= 0xD0 && m <= 0xD7 }
 
+// maxJPEGScans bounds a JPEG's scans (libjpeg's default progression has
+// 10; libjpeg-turbo suggests limiting at 500): each scan is another pass
+// over every block, so a 221 KB file of 10,000 repeated scans kept Go's
+// decoder busy for 15 s.
+const maxJPEGScans = 500
+
 // stripJPEG keeps JFIF (without its thumbnail), ICC profile chunks, Adobe
 // and every segment that is not APPn or COM; the first Exif segment before
 // the image data is replaced by a minimal one if it holds an orientation.
@@ -206,6 +212,7 @@ func stripJPEG(w *bufio.Writer, r *bufio.Reader) error {
 	w.Write([]byte{0xFF, jpegSOI})
 	buf := make([]byte, 1<<16)
 	var sawExif, sawScan bool
+	scans := 0
 	var pending byte // a marker that copyScan has read already
 	for {
 		m := pending
@@ -256,6 +263,9 @@ func stripJPEG(w *bufio.Writer, r *bufio.Reader) error {
 		default: // SOFn, DHT, DQT, DRI, SOS, ...
 			writeSegment(w, m, seg)
 			if m == jpegSOS {
+				if scans++; scans > maxJPEGScans {
+					return malformed("JPEG", "more than %d scans", maxJPEGScans)
+				}
 				sawScan = true
 				if pending, err = copyScan(w, r); err != nil {
 					return err

@@ -805,6 +805,23 @@ func withExif(jpg, tiff []byte) []byte {
 	return bytes.Join([][]byte{jpg[:2], seg, jpg[2:]}, nil)
 }
 
+// repeatScan repeats a baseline JPEG's one scan (its SOS segment and
+// data) to make n.
+func repeatScan(jpg []byte, n int) []byte {
+	sos := bytes.Index(jpg, []byte{0xFF, 0xDA})
+	scan := jpg[sos : len(jpg)-2]
+	return append(append(append([]byte{}, jpg[:sos]...), bytes.Repeat(scan, n)...), 0xFF, 0xD9)
+}
+
+// A JPEG of as many scans as are accepted is stripped (the limit is not
+// one below where it says).
+func TestStripScanLimit(t *testing.T) {
+	var out bytes.Buffer
+	if err := Strip(&out, bytes.NewReader(repeatScan(plainJPEG(t), maxJPEGScans)), "image/jpeg"); err != nil {
+		t.Fatalf("%d scans: %v", maxJPEGScans, err)
+	}
+}
+
 func TestStripMalformed(t *testing.T) {
 	jpg, pngb, gifb, wp := plainJPEG(t), plainPNG(t), plainGIF(t), plainWebP(t)
 	soi := "\xff\xd8"
@@ -830,6 +847,7 @@ func TestStripMalformed(t *testing.T) {
 		{"JPEG second SOI", "image/jpeg", []byte(soi + "\xff\xd8\xff\xd9")},
 		{"JPEG end before any scan", "image/jpeg", []byte(soi + "\xff\xe0\x00\x04ab\xff\xd9")},
 		{"JPEG only fill bytes", "image/jpeg", []byte(soi + "\xff\xff\xff")},
+		{"JPEG of 501 scans", "image/jpeg", repeatScan(jpg, maxJPEGScans+1)},
 		{"empty PNG", "image/png", nil},
 		{"PNG bad signature", "image/png", append([]byte("\x89PNG\r\n\x1a\x0b"), pngb[8:]...)},
 		{"PNG bad CRC", "image/png", badCRC},

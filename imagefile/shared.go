@@ -96,22 +96,19 @@ static int ca_jpeg_memory(const void *buf, size_t len, int shrink, int bands, Vi
 // high: 31 bytes can ask for 2.4 GB.)
 static int ca_thumbnail_buffer(void *buf, size_t len, int side, int loose, int width, int height, VipsImage **out) {
 	const char *loader = vips_foreign_find_load_buffer(buf, len);
-	VipsImage *probe = vips_image_new_from_buffer(buf, len, "", NULL);
-	if (!probe)
+	// Only the header is read here: libvips decodes on demand.
+	VipsImage *head = vips_image_new_from_buffer(buf, len, "", NULL);
+	if (!head)
 		return -1;
-	if (probe->Xsize != width || probe->Ysize != height) {
+	if (head->Xsize != width || head->Ysize != height) {
 		vips_error("captionai", "the image is %dx%d by its header, but %dx%d for libvips", width, height,
-			probe->Xsize, probe->Ysize);
-		g_object_unref(probe);
+			head->Xsize, head->Ysize);
+		g_object_unref(head);
 		return -1;
 	}
-	g_object_unref(probe);
 	if (loader && strcmp(loader, "VipsForeignLoadJpegBuffer") == 0) {
-		VipsImage *head = NULL, *scaled = NULL;
+		VipsImage *scaled = NULL;
 		int shrink = 1, long_side, ret;
-		// Only the header is read here: libvips decodes on demand.
-		if (vips_jpegload_buffer(buf, len, &head, NULL))
-			return -1;
 		long_side = VIPS_MAX(head->Xsize, head->Ysize);
 		// Not past the short side: libvips 8.14 aborts the process on a
 		// scaled decode 0 px wide or high (a 16000x7 photo with a profile).
@@ -134,6 +131,7 @@ static int ca_thumbnail_buffer(void *buf, size_t len, int side, int loose, int w
 		g_object_unref(scaled);
 		return ret;
 	}
+	g_object_unref(head);
 	return vips_thumbnail_buffer(buf, len, out, side, "height", side, "size", VIPS_SIZE_DOWN,
 		"option_string", "fail_on=error", NULL);
 }

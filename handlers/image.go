@@ -49,7 +49,7 @@ func newImageJSON(img db.Image) imageJSON {
 	}
 	src := img.CaptionSrc
 	if img.Caption == "" {
-		src = "" // a failed photo's row says "model"
+		src = "" // the column defaults to "model", also before any caption
 	}
 	return imageJSON{
 		ID: img.ID.String(), Status: img.Status, Caption: opt(img.Caption), Model: opt(img.Model),

@@ -375,9 +375,10 @@ func encodeSize(mem *C.VipsImage, kind string, side int) (Derivative, error) {
 	return Derivative{Kind: kind, Width: int(img.Xsize), Height: int(img.Ysize), SHA256: hex.EncodeToString(sum[:]), Bytes: b}, nil
 }
 
-// jpegLoads decodes a JPEG at 1/shrink (less past its short side) both ways, through ca_jpeg_memory
-// (fast false when it handed the file back) and through libvips' own
-// loader, for the test that the two give the same pixels.
+// jpegLoads decodes a JPEG at 1/shrink (less past its short side) both
+// ways, through ca_jpeg_memory (handled false when it handed the file
+// back) and through libvips' own loader, for the tests that the two give
+// the same pixels.
 func jpegLoads(file []byte, shrink int) (fast, viaVips []byte, handled bool, err error) {
 	startVips()
 	cfile := C.CBytes(file)

@@ -195,7 +195,7 @@ const (
 func isRST(m byte) bool { return m >= 0xD0 && m <= 0xD7 }
 
 // maxJPEGScans bounds a JPEG's scans (libjpeg's default progression has
-// 10; libjpeg-turbo suggests limiting at 500): each scan is another pass
+// 10, so 500 leaves room for any encoder's): each scan is another pass
 // over every block, so a 221 KB file of 10,000 repeated scans kept Go's
 // decoder busy for 15 s.
 const maxJPEGScans = 500

@@ -241,7 +241,7 @@ func resamplePass(src []uint8, w, h, out int, f pilFilter, horizontal bool) []ui
 	}
 
 	// The slicing below lets the compiler drop the bounds checks of the
-	// inner loops (a 12 MP photo's 500 px decode resizes twice as fast).
+	// inner loops (a 12 MP photo's 500 px decode: 5.2 -> 4.4 ms).
 	const half = int64(1) << (precisionBits - 1)
 	if horizontal {
 		dst := make([]uint8, 3*out*h)

@@ -270,7 +270,9 @@ func DecodeForModel(file []byte, modelSide int) (*image.NRGBA, error) {
 // sizes from those pixels.
 func decodeShared(file []byte, derive, pixels bool, modelSide int) (decoded, error) {
 	startVips()
-	if _, err := Sniff(file[:min(len(file), 12)]); err != nil {
+	// The header's size, which ca_thumbnail_buffer holds libvips to.
+	info, err := Inspect(bytes.NewReader(file), math.MaxInt64)
+	if err != nil {
 		return decoded{}, err
 	}
 	if !derive && !pixels {
@@ -294,10 +296,6 @@ func decodeShared(file []byte, derive, pixels bool, modelSide int) (decoded, err
 	loose := C.int(0)
 	if !derive {
 		loose = 1
-	}
-	info, err := Inspect(bytes.NewReader(file), math.MaxInt64)
-	if err != nil {
-		return decoded{}, err
 	}
 	if C.ca_thumbnail_buffer(cfile, C.size_t(len(file)), C.int(first), loose, C.int(info.Width), C.int(info.Height), &thumb) != 0 {
 		return decoded{}, fmt.Errorf("the image could not be decoded (%v); the file may be truncated or damaged", vipsError("libvips"))

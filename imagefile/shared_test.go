@@ -207,11 +207,10 @@ func TestJPEGMemoryDecodeMatchesLibvips(t *testing.T) {
 	}
 }
 
-// withICC inserts an APP2 colour profile segment (not a valid profile)
-// after a JPEG's SOI, which keeps it off the memory decode.
+// withICC inserts an APP2 colour profile segment after a JPEG's SOI,
+// which keeps it off the memory decode.
 func withICC(jpg []byte) []byte {
-	icc := append([]byte("ICC_PROFILE\x00\x01\x01"), make([]byte, 128)...)
-	seg := append([]byte{0xFF, 0xE2, byte((len(icc) + 2) >> 8), byte(len(icc) + 2)}, icc...)
+	seg := mkJPEGSegment(0xE2, append([]byte("ICC_PROFILE\x00\x01\x01"), tinyICC()...))
 	return append(append(append([]byte{}, jpg[:2]...), seg...), jpg[2:]...)
 }
 

@@ -114,6 +114,8 @@ type GenerationConfig struct {
 	// Banned tokens are never generated: the words naming objects that the
 	// detector sees no evidence of in this photo (set per photo by Generate).
 	Banned []int64
+	// Penalty is added to these tokens' log-probabilities (weak evidence).
+	Penalty map[int64]float64
 	// NoRepeatWords bans every token already generated except RepeatExempt's.
 	NoRepeatWords bool
 	RepeatExempt  map[int64]bool

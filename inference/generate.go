@@ -261,6 +261,11 @@ func processScores(g *GenerationConfig, seq []int64, scores []float64) {
 	for _, t := range g.Banned {
 		ban(t)
 	}
+	for t, c := range g.Penalty {
+		if t >= 0 && t < int64(len(scores)) {
+			scores[t] += c
+		}
+	}
 	if g.NoRepeatWords {
 		for _, t := range seq[1:] {
 			if !g.RepeatExempt[t] {

@@ -24,6 +24,10 @@ type groundingJSON struct {
 	// The photo's top-scoring class is never banned when its score is at
 	// least KeepTopAbove (0: off): a close-up of bananas scores only 0.3.
 	KeepTopAbove float64 `json:"keep_top_above"`
+	// With VetoPenalty > 0 a word under its threshold is not banned but
+	// costs VetoPenalty × ln(score / threshold) in log-probability, so a word
+	// the model is sure of survives weak evidence (0: banned).
+	VetoPenalty float64 `json:"veto_penalty"`
 	// With NoRepeatWords, a word already in the caption is banned unless it is
 	// one of RepeatExempt ("a", "of", ...): "a white white bird" cannot happen.
 	NoRepeatWords bool     `json:"no_repeat_words"`
@@ -44,6 +48,7 @@ type grounding struct {
 	classOf     map[int64]int // token -> detector class
 	vetoBelow   []float64     // per class
 	keepTop     float64
+	penalty     float64
 	noRepeat    bool
 	exempt      map[int64]bool
 	weights     []float64
@@ -61,7 +66,7 @@ func parseGrounding(j *groundingJSON, tok *Tokenizer) (*grounding, error) {
 		if g.detectorOut == "" || len(g.labels) == 0 {
 			return nil, fmt.Errorf("captionai.words needs captionai.detector with an output and labels")
 		}
-		g.vetoBelow, g.keepTop = make([]float64, len(g.labels)), j.KeepTopAbove
+		g.vetoBelow, g.keepTop, g.penalty = make([]float64, len(g.labels)), j.KeepTopAbove, j.VetoPenalty
 		for i, l := range g.labels {
 			g.vetoBelow[i] = j.VetoBelow
 			if v, ok := j.VetoBelowClass[l]; ok {
@@ -96,10 +101,11 @@ func parseGrounding(j *groundingJSON, tok *Tokenizer) (*grounding, error) {
 	return g, nil
 }
 
-// banned lists the tokens the detector gives no evidence for in this photo.
-func (g *grounding) banned(scores []float32) []int64 {
+// banned lists the tokens the detector gives no evidence for in this photo,
+// or, with a veto penalty, what each such token costs.
+func (g *grounding) banned(scores []float32) (ids []int64, cost map[int64]float64) {
 	if g == nil || len(scores) == 0 {
-		return nil
+		return nil, nil
 	}
 	top := -1
 	if g.keepTop > 0 {
@@ -108,13 +114,20 @@ func (g *grounding) banned(scores []float32) []int64 {
 			top = -1
 		}
 	}
-	var out []int64
 	for id, c := range g.classOf {
-		if c != top && float64(scores[c]) < g.vetoBelow[c] {
-			out = append(out, id)
+		s := float64(scores[c])
+		switch {
+		case c == top || s >= g.vetoBelow[c]:
+		case g.penalty > 0:
+			if cost == nil {
+				cost = map[int64]float64{}
+			}
+			cost[id] = g.penalty * math.Log(max(s, 1e-6)/g.vetoBelow[c])
+		default:
+			ids = append(ids, id)
 		}
 	}
-	return out
+	return ids, cost
 }
 
 // Evidence is what the confidence of a caption is computed from; training/

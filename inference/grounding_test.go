@@ -34,12 +34,30 @@ func TestGrounding(t *testing.T) {
 	}
 	// person 0.2 is below its own 0.3; cat 0.05 below 0.1; dog 0.9 is seen.
 	banned := map[int64]bool{}
-	for _, id := range g.banned([]float32{0.2, 0.05, 0.9}) {
+	ids, cost := g.banned([]float32{0.2, 0.05, 0.9})
+	for _, id := range ids {
 		banned[id] = true
 	}
-	if len(banned) != 2 || !banned[6] || !banned[4] {
-		t.Errorf("banned %v, want man (6) and cat (4)", banned)
+	if len(banned) != 2 || !banned[6] || !banned[4] || cost != nil {
+		t.Errorf("banned %v (costs %v), want man (6) and cat (4)", banned, cost)
 	}
+	// With a veto penalty the same words cost penalty × ln(score / threshold)
+	// instead: man 2 ln(0.2/0.3), cat 2 ln(0.05/0.1); nothing is banned.
+	j.VetoPenalty = 2
+	if g, err = parseGrounding(&j, tok); err != nil {
+		t.Fatal(err)
+	}
+	ids, cost = g.banned([]float32{0.2, 0.05, 0.9})
+	if len(ids) != 0 || len(cost) != 2 || math.Abs(cost[6]-2*math.Log(0.2/0.3)) > 1e-6 || math.Abs(cost[4]-2*math.Log(0.5)) > 1e-6 {
+		t.Errorf("with a penalty: banned %v, costs %v", ids, cost)
+	}
+	gen := &GenerationConfig{Penalty: cost}
+	logp := []float64{-1, -1, -1, -1, -1, -1, -1, -1}
+	processScores(gen, []int64{1}, logp)
+	if math.Abs(logp[4]-(-1+2*math.Log(0.5))) > 1e-6 || logp[5] != -1 || logp[6] >= -1 {
+		t.Errorf("log-probabilities after the penalties: %v", logp)
+	}
+	j.VetoPenalty = 0
 	// With keep_top_above 0.15, the top class (cat at 0.2, not at 0.14) passes
 	// its veto; man stays banned, dog at 0.1 is seen.
 	j.VetoBelowClass["cat"] = 0.5
@@ -48,8 +66,8 @@ func TestGrounding(t *testing.T) {
 		t.Fatal(err)
 	}
 	for scores, want := range map[[3]float32]int{{0.05, 0.2, 0.1}: 1, {0.05, 0.14, 0.1}: 2, {0.4, 0.2, 0.1}: 1} {
-		if got := len(g.banned(scores[:])); got != want {
-			t.Errorf("scores %v: %d words banned, want %d", scores, got, want)
+		if ids, _ := g.banned(scores[:]); len(ids) != want {
+			t.Errorf("scores %v: %d words banned, want %d", scores, len(ids), want)
 		}
 	}
 	j.VetoBelowClass, j.KeepTopAbove = map[string]float64{"person": 0.3}, 0
@@ -75,7 +93,7 @@ func TestGrounding(t *testing.T) {
 
 	// Without the section nothing is banned and there is no confidence.
 	var none *grounding
-	if none.banned([]float32{0}) != nil {
+	if ids, cost := none.banned([]float32{0}); ids != nil || cost != nil {
 		t.Error("nil grounding bans words")
 	}
 	if _, _, ok := none.confidence(e); ok {

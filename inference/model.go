@@ -339,8 +339,8 @@ func (m *Model) Generate(ctx context.Context, px Pixels, g GenerationConfig) (Re
 		return res, ctxErr(ctx, err)
 	}
 	res.Encode = time.Since(t0)
-	if banned := m.ground.banned(scores); len(banned) > 0 {
-		g.Banned = append(slices.Clone(g.Banned), banned...)
+	if banned, cost := m.ground.banned(scores); len(banned) > 0 || cost != nil {
+		g.Banned, g.Penalty = append(slices.Clone(g.Banned), banned...), cost
 	}
 
 	t1 := time.Now()

@@ -138,6 +138,18 @@ def grounding_section(c):
         cost += f", the photo's top class never vetoed from {ch['keep_top_above']:g}"
     capped = ("; own thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(own.items(), key=lambda kv: (kv[1], kv[0])))
               if own else "")
+    pens = c.get("penalty_grid", [])
+    penalty = "" if not pens else (
+        "\n\nA hard ban can turn a word the model is sure of into another (\"a dog jumping into the water\" → \"a bird "
+        "jumping into the water\") or into broken grammar when the detector misses the dog. With a veto penalty p, a word "
+        "under its threshold is not banned but costs p × ln(score / threshold) in log-probability, so strong belief can "
+        "outweigh weak evidence. The kept thresholds with each penalty tried (0: banned), by the same rule:\n\n"
+        "| veto penalty | " + " | ".join(names) + " |\n| --- | " + " | ".join("---" for _ in names) + " |\n" + "\n".join(
+            f"| {r['veto_penalty']:g} | " + " | ".join(
+                f"{t['CIDEr-D']:.3f} / {t['subject_named']:.2f} / {t['chair_s']:.3f} / {t['person_halluc']:.3f}"
+                for t in r["dev"].values()) + " |" for r in pens)
+        + f"\n\nKept: penalty {ch.get('veto_penalty', 0):g}"
+        + (" (words under their threshold are banned)." if not ch.get("veto_penalty") else "."))
     per = "\n".join(
         f"| {n} | {v['images']} | {v['subject_named']:.1%} | {v['above_threshold_share']:.1%} | "
         f"{v['above_threshold_subject_named']:.1%} | {v['unsure_share']:.1%} | {v['brier']:.3f} |"
@@ -167,7 +179,7 @@ names / captions naming a person where no reference does):
 {grid}
 
 Kept: object {ch['veto_below']:g}, person {ch['person_veto_below']:g}{cost} (fewest hallucinations within
-0.02 mean dev CIDEr-D and 0.03 mean subject-named rate of the best settings){capped}.
+0.02 mean dev CIDEr-D and 0.03 mean subject-named rate of the best settings){capped}.{penalty}
 {tested}
 
 **Confidence.** A logistic regression over the caption's mean and lowest token

@@ -262,11 +262,15 @@ def main(argv=None):
 
     def mean(r, k):
         return sum(t[k] for t in r["dev"].values()) / len(r["dev"])
-    best_cider = max(mean(r, "CIDEr-D") for r in results)
-    best_subject = max(mean(r, "subject_named") for r in results)
-    ok = [r for r in results if mean(r, "CIDEr-D") >= best_cider - args.cider_margin
-          and mean(r, "subject_named") >= best_subject - args.subject_margin]
-    chosen = min(ok, key=lambda r: (mean(r, "chair_s") + mean(r, "person_halluc"), -mean(r, "CIDEr-D")))
+
+    def keep(rows):
+        """The row with the fewest object + person hallucinations within the margins of the best."""
+        best_cider = max(mean(r, "CIDEr-D") for r in rows)
+        best_subject = max(mean(r, "subject_named") for r in rows)
+        ok = [r for r in rows if mean(r, "CIDEr-D") >= best_cider - args.cider_margin
+              and mean(r, "subject_named") >= best_subject - args.subject_margin]
+        return min(ok, key=lambda r: (mean(r, "chair_s") + mean(r, "person_halluc"), -mean(r, "CIDEr-D")))
+    chosen = keep(results)
     obj, person, cost, keep_top = (chosen[k] for k in ("veto_below", "person_veto_below", "class_cost", "keep_top_above"))
     print(f"chosen: object veto {obj}, person veto {person}, class cost {cost}, keep top {keep_top}", flush=True)
 
@@ -285,11 +289,7 @@ def main(argv=None):
         print(f"veto penalty {pen}: " + " | ".join(
             f"{n} CIDEr-D {t['CIDEr-D']:.3f} subject {t['subject_named']:.3f} object halluc {t['chair_s']:.3f} "
             f"person halluc {t['person_halluc']:.3f}" for n, t in table.items()), flush=True)
-    best_cider = max(mean(r, "CIDEr-D") for r in penalties)
-    best_subject = max(mean(r, "subject_named") for r in penalties)
-    ok = [r for r in penalties if mean(r, "CIDEr-D") >= best_cider - args.cider_margin
-          and mean(r, "subject_named") >= best_subject - args.subject_margin]
-    kept = min(ok, key=lambda r: (mean(r, "chair_s") + mean(r, "person_halluc"), -mean(r, "CIDEr-D")))
+    kept = keep(penalties)
     penalty, out = kept["veto_penalty"], kept["out"]
     print(f"chosen: veto penalty {penalty}", flush=True)
     x, y, split_of = [], [], []

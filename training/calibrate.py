@@ -203,6 +203,12 @@ def score(devs, caps, out):
     return table
 
 
+def summary(table):
+    """One log line's worth of score()'s table."""
+    return " | ".join(f"{n} CIDEr-D {t['CIDEr-D']:.3f} subject {t['subject_named']:.3f} object halluc {t['chair_s']:.3f} "
+                      f"person halluc {t['person_halluc']:.3f} repeated {t['repeated']:.3f}" for n, t in table.items())
+
+
 def fit_logistic(x, y, l2=1e-2, steps=200):
     """Newton's method on the L2-regularised log-loss; features standardised inside."""
     mu, sd = x.mean(0), x.std(0) + 1e-9
@@ -255,10 +261,8 @@ def main(argv=None):
         table = score(devs, caps, out)
         results.append({"veto_below": obj, "person_veto_below": person, "class_cost": cost, "keep_top_above": keep_top,
                         "veto_below_class": per_class, "dev": table})
-        print(f"veto object {obj} person {person} cost {cost} keep top {keep_top} ({len(per_class) - 1} classes): " + " | ".join(
-            f"{n} CIDEr-D {t['CIDEr-D']:.3f} subject {t['subject_named']:.3f} object halluc {t['chair_s']:.3f} "
-            f"person halluc {t['person_halluc']:.3f} repeated {t['repeated']:.3f}" for n, t in table.items()),
-            flush=True)
+        print(f"veto object {obj} person {person} cost {cost} keep top {keep_top} ({len(per_class) - 1} classes): "
+              + summary(table), flush=True)
 
     def mean(r, k):
         return sum(t[k] for t in r["dev"].values()) / len(r["dev"])
@@ -286,9 +290,7 @@ def main(argv=None):
         else:
             pout, table = outs[obj, person, cost, keep_top], chosen["dev"]
         penalties.append({"veto_penalty": pen, "dev": table, "out": pout})
-        print(f"veto penalty {pen}: " + " | ".join(
-            f"{n} CIDEr-D {t['CIDEr-D']:.3f} subject {t['subject_named']:.3f} object halluc {t['chair_s']:.3f} "
-            f"person halluc {t['person_halluc']:.3f}" for n, t in table.items()), flush=True)
+        print(f"veto penalty {pen}: " + summary(table), flush=True)
     kept = keep(penalties)
     penalty, out = kept["veto_penalty"], kept["out"]
     print(f"chosen: veto penalty {penalty}", flush=True)

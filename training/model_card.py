@@ -121,10 +121,10 @@ def grounding_section(c):
         top = f", top class kept from {r['keep_top_above']:g}" if r.get("keep_top_above") else ""
         return (f"{r['veto_below']:g} / {r['person_veto_below']:g}, fitted at cost {r['class_cost']:g} "
                 f"({len(r['veto_below_class']) - 1} classes){top}")
-    grid = "\n".join(
-        f"| {setting(r)} | " + " | ".join(
-            f"{t['CIDEr-D']:.3f} / {t['subject_named']:.2f} / {t['chair_s']:.3f} / {t['person_halluc']:.3f}"
-            for t in r["dev"].values()) + " |" for r in c["veto_grid"])
+    def cells(r):
+        return " | ".join(f"{t['CIDEr-D']:.3f} / {t['subject_named']:.2f} / {t['chair_s']:.3f} / {t['person_halluc']:.3f}"
+                          for t in r["dev"].values())
+    grid = "\n".join(f"| {setting(r)} | {cells(r)} |" for r in c["veto_grid"])
     names = list(c["veto_grid"][0]["dev"])
     tested = "".join(
         f"\nWith it, the app's own words on {n} (not tuned on; before the unsure ones become \"a photo\"): CIDEr-D {t['CIDEr-D']:.3f}, BLEU-4 {t['BLEU-4']:.3f}, subject "
@@ -145,9 +145,7 @@ def grounding_section(c):
         "under its threshold is not banned but costs p × ln(score / threshold) in log-probability, so strong belief can "
         "outweigh weak evidence. The kept thresholds with each penalty tried (0: banned), by the same rule:\n\n"
         "| veto penalty | " + " | ".join(names) + " |\n| --- | " + " | ".join("---" for _ in names) + " |\n" + "\n".join(
-            f"| {r['veto_penalty']:g} | " + " | ".join(
-                f"{t['CIDEr-D']:.3f} / {t['subject_named']:.2f} / {t['chair_s']:.3f} / {t['person_halluc']:.3f}"
-                for t in r["dev"].values()) + " |" for r in pens)
+            f"| {r['veto_penalty']:g} | {cells(r)} |" for r in pens)
         + f"\n\nKept: penalty {ch.get('veto_penalty', 0):g}"
         + (" (words under their threshold are banned)." if not ch.get("veto_penalty") else "."))
     per = "\n".join(

@@ -32,7 +32,7 @@ from training.data import WORK, data_dir, read_split, save_json
 from training.decode import beam_search, greedy_batch
 from training.images import MEAN, RESCALE, STD, preprocess
 from training.model import Encoder, load_run
-from training.onnx_export import (NoPastCross, WithPastCross, compact, decoder_axes, exact_fp16_initializers,
+from training.onnx_export import (NoPastCross, WithPastCross, compact, decoder_axes, exact_fp16_initializers, fold_encoder,
                                   export, merge_decoders, past_names, set_output_shape)
 from training.text import BOS, EOS, PAD, SPECIALS, decode
 
@@ -158,6 +158,8 @@ def main(argv=None):
                           ["input_ids", "encoder_hidden_states"] + pasts,
                           ["logits"] + past_names("present", c.n_layer, True, ("decoder",)), withpast_axes)
     merged = merge_decoders(nopast, withpast, c.n_head, c.head_dim, PRODUCER)
+    encoder, n_pads, n_resizes = fold_encoder(encoder)
+    print(f"encoder: {n_pads} pads folded into convolutions, {n_resizes} legacy resizes as Resize")
     encoder, n_half = exact_fp16_initializers(encoder)
     print(f"encoder: {n_half} initializers stored as float16 (exact)")
     files = [("encoder_model", encoder), ("decoder_model_merged", merged), ("decoder_model", nopast)]

@@ -43,7 +43,10 @@ ORIGIN = {
   the stride-32 backbone map and the class-heatmap logits; box regression dropped. Converted
   by `training/backbone/tf_graph_torch.py` (a TensorFlow-graph interpreter in PyTorch for the
   ops this graph uses; TF1 legacy bilinear resize reproduced); at our 224×224 input the
-  upsampling factors are kept, so its grid matches MobileNetV2's.""",
+  upsampling factors are kept, so its grid matches MobileNetV2's. In the ONNX export each
+  legacy resize is one `Resize` (linear, asymmetric) and TF's asymmetric SAME pads are the
+  convolutions' own (`fold_encoder` in `training/onnx_export.py`; same outputs, about a third
+  less encoder time).""",
     "inception_v3": """- **InceptionV3**: `nsfwjs@4.4.0` (npm, MIT licence, © Infinite Red), `dist/models/inception_v3`.""",
 }
 

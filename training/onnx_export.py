@@ -239,3 +239,175 @@ def exact_fp16_initializers(model, min_size=1024):
     del g.node[:]
     g.node.extend(nodes)
     return model, len(casts)
+
+
+def _constant(name, producers, initializers, cache):
+    """The value of a tensor computed from constants only (numpy), or None. torch 1.13 exports
+    F.pad's pads as a small Constant/ConstantOfShape/Concat/... subgraph that its constant
+    folding leaves in place."""
+    if name in cache:
+        return cache[name]
+    if name in initializers:
+        return numpy_helper.to_array(initializers[name])
+    n = producers.get(name)
+    if n is None:
+        return None
+    a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+    ins = [_constant(i, producers, initializers, cache) if i else None for i in n.input]
+    if any(v is None for v, i in zip(ins, n.input) if i):
+        return None
+    if n.op_type == "Constant":
+        v = numpy_helper.to_array(a["value"])
+    elif n.op_type == "ConstantOfShape":
+        fill = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+        v = np.full(ins[0].astype(np.int64), fill[0], fill.dtype)
+    elif n.op_type == "Concat":
+        v = np.concatenate(ins, axis=a["axis"])
+    elif n.op_type == "Reshape":
+        v = ins[0].reshape(ins[1])
+    elif n.op_type == "Transpose":
+        v = ins[0].transpose(a.get("perm"))
+    elif n.op_type == "Cast":
+        v = ins[0].astype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[a["to"]])
+    elif n.op_type == "Slice" and len(ins) >= 4:
+        axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(ins[1]))
+        steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(ins[1])
+        sl = [slice(None)] * ins[0].ndim
+        for s, e, ax, st in zip(ins[1], ins[2], axes, steps):
+            sl[ax] = slice(int(s), int(e), int(st))  # numpy clamps like ONNX does
+        v = ins[0][tuple(sl)]
+    else:
+        return None
+    cache[name] = v
+    return v
+
+
+def _legacy_resize_axis(add, producers, consumers, constant):
+    """Matches out = lo + (hi - lo) * f with lo, hi = Gather(x, LO/HI, axis) and f constant, as
+    training/backbone/tf_graph_torch.py's resize_bilinear_legacy exports one axis; returns
+    (x, axis, scale, nodes) when LO, HI and f are those of an integer upscale, else None."""
+    if add.op_type != "Add":
+        return None
+    lo, mul = (producers.get(i) for i in add.input)
+    if lo is None or mul is None or lo.op_type != "Gather" or mul.op_type != "Mul":
+        lo, mul = mul, lo
+    if lo is None or mul is None or lo.op_type != "Gather" or mul.op_type != "Mul":
+        return None
+    sub, f = producers.get(mul.input[0]), constant(mul.input[1])
+    if sub is None or sub.op_type != "Sub" or f is None or sub.input[1] != lo.output[0]:
+        return None
+    hi = producers.get(sub.input[0])
+    if hi is None or hi.op_type != "Gather" or hi.input[0] != lo.input[0]:
+        return None
+    axis = {x.name: x.i for x in lo.attribute}.get("axis", 0)
+    if {x.name: x.i for x in hi.attribute}.get("axis", 0) != axis:
+        return None
+    lo_i, hi_i = constant(lo.input[1]), constant(hi.input[1])
+    if lo_i is None or hi_i is None or lo_i.ndim != 1:
+        return None
+    n_in, n_out = int(hi_i.max()) + 1, len(lo_i)
+    if n_out % n_in:
+        return None
+    src = np.arange(n_out) / (n_out // n_in)
+    want_lo = np.floor(src).astype(np.int64)
+    if not (np.array_equal(lo_i, want_lo) and np.array_equal(hi_i, np.minimum(want_lo + 1, n_in - 1))
+            and np.allclose(f.reshape(-1), src - want_lo)):
+        return None
+    inner = [lo, hi, sub, mul]
+    if any(len(consumers.get(o, [])) != (2 if n is lo else 1) for n in inner for o in n.output):
+        return None
+    return lo.input[0], axis, n_out // n_in, inner + [add]
+
+
+def fold_encoder(model):
+    """Rewrites two patterns of the converted backbones for ONNX Runtime, exactly:
+    - F.pad (zeros) before a Conv becomes the Conv's own pads (TF's SAME padding is asymmetric,
+      torch's conv2d padding is not), so no padded copy is made;
+    - TF1's legacy bilinear resize, exported as index Gathers, becomes one Resize (linear,
+      asymmetric: the same source coordinates, dst / scale) per upsampling.
+    Both were plain copies that also broke ONNX Runtime's blocked-layout chains."""
+    g = model.graph
+    producers = {o: n for n in g.node for o in n.output}
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    initializers = {i.name: i for i in g.initializer}
+    cache = {}
+    constant = lambda name: _constant(name, producers, initializers, cache)  # noqa: E731
+    drop, rename, new_inits = set(), {}, []
+    pads_folded = resizes = 0
+    outputs = {o.name for o in g.output}
+    for n in g.node:
+        if n.op_type != "Pad" or n.output[0] in outputs:
+            continue
+        pads = constant(n.input[1])
+        if pads is not None and not pads.any():  # a no-op copy
+            for c in consumers.get(n.output[0], []):
+                c.input[:] = [n.input[0] if i == n.output[0] else i for i in c.input]
+            drop.add(id(n))
+            pads_folded += 1
+            continue
+        if len(consumers.get(n.output[0], [])) != 1:
+            continue
+        conv = consumers[n.output[0]][0]
+        mode = {x.name: x.s for x in n.attribute}.get("mode", b"constant")
+        value = constant(n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros(1)
+        if conv.op_type != "Conv" or mode != b"constant" or pads is None or value is None or np.any(value != 0):
+            continue
+        if pads.shape != (8,) or np.any(pads < 0) or np.any(pads[[0, 1, 4, 5]] != 0):
+            continue
+        attr = next((x for x in conv.attribute if x.name == "pads"), None)
+        old = list(attr.ints) if attr else [0, 0, 0, 0]
+        new = [old[0] + int(pads[2]), old[1] + int(pads[3]), old[2] + int(pads[6]), old[3] + int(pads[7])]
+        if attr:
+            conv.attribute.remove(attr)
+        conv.attribute.append(helper.make_attribute("pads", new))
+        conv.input[0] = n.input[0]
+        drop.add(id(n))
+        pads_folded += 1
+    claimed = set()
+    for n in g.node:
+        first = _legacy_resize_axis(n, producers, consumers, constant) if id(n) not in claimed else None
+        if first is None:
+            continue
+        x, axis, scale, nodes = first
+        scales = [1.0, 1.0, 1.0, 1.0]
+        scales[axis] = float(scale)
+        out = n
+        # the other axis's resize of this one's output joins it (bilinear is separable)
+        lo2 = [c for c in consumers.get(n.output[0], []) if c.op_type == "Gather"]
+        add2 = [c for lo in lo2 for c in consumers.get(lo.output[0], []) if c.op_type == "Add"]
+        second = _legacy_resize_axis(add2[0], producers, consumers, constant) if len(add2) == 1 else None
+        if second and second[0] == n.output[0] and second[1] != axis and len(consumers[n.output[0]]) == 2:
+            scales[second[1]] = float(second[2])
+            nodes += second[3]
+            out = add2[0]
+        claimed.update(id(d) for d in nodes)
+        name = out.output[0] + "_scales"
+        new_inits.append(numpy_helper.from_array(np.array(scales, np.float32), name))
+        rename[id(out)] = helper.make_node("Resize", [x, "", name], [out.output[0]], mode="linear",
+                                           coordinate_transformation_mode="asymmetric")
+        drop.update(id(d) for d in nodes if d is not out)
+        resizes += 1
+    kept = [rename.get(id(n), n) for n in g.node if id(n) not in drop or id(n) in rename]
+    del g.node[:]
+    g.node.extend(kept)
+    g.initializer.extend(new_inits)
+    # Constants only the folded pads used
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    while True:
+        dead = [n for n in g.node if n.op_type in ("Constant", "ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast")
+                and not any(o in used for o in n.output) and all(constant(i) is not None for i in n.input if i)]
+        if not dead:
+            break
+        ids = {id(n) for n in dead}
+        kept = [n for n in g.node if id(n) not in ids]
+        del g.node[:]
+        g.node.extend(kept)
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    inits = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    onnx.checker.check_model(model)
+    return model, pads_folded, resizes

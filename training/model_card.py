@@ -345,11 +345,13 @@ def main(argv=None):
         world = ("Flickr8k's world: people, dogs, sports, beaches, snow, streets. Everything else (food, documents, "
                  "screenshots, indoor objects, vehicles without people, close-ups) gets the nearest Flickr8k scene — "
                  'usually "a man …" or "a dog …".')
-    coco_data = "" if "coco-mini" not in extras else """
+    repeat = ck["args"].get("extra_repeat", 1)
+    drawn = {1: "once", 2: "twice"}.get(repeat, f"{repeat} times")
+    coco_data = "" if "coco-mini" not in extras else f"""
 coco-mini (`../shared/datasets/coco-mini/README.md`): 2,687 MS-COCO photos (everyday scenes
 with the 80 COCO object classes, re-encoded at ≤ 256 px) with 7,525 human COCO captions;
 its train split (2,587 photos, 7,025 captions, 1,392 photos with one caption only) was
-trained on beside Flickr8k's, each photo drawn twice per epoch (`extra_repeat`), and its
+trained on beside Flickr8k's, each photo drawn {drawn} per epoch (`extra_repeat`), and its
 dev split (100 photos × 5 captions) counted as much as Flickr8k's dev split when choosing
 checkpoints (the mean of the two dev CIDEr-D). COCO's images and captions are for research
 use under their owners' terms; none is in this repository.

@@ -270,7 +270,7 @@ def _constant(name, producers, initializers, cache):
     elif n.op_type == "Cast":
         v = ins[0].astype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[a["to"]])
     elif n.op_type == "Slice" and len(ins) >= 4:
-        axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(ins[1]))
+        axes = ins[3] if ins[3] is not None else range(len(ins[1]))
         steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(ins[1])
         sl = [slice(None)] * ins[0].ndim
         for s, e, ax, st in zip(ins[1], ins[2], axes, steps):
@@ -325,7 +325,8 @@ def fold_encoder(model):
       torch's conv2d padding is not), so no padded copy is made;
     - TF1's legacy bilinear resize, exported as index Gathers, becomes one Resize (linear,
       asymmetric: the same source coordinates, dst / scale) per upsampling.
-    Both were plain copies that also broke ONNX Runtime's blocked-layout chains."""
+    Both were plain copies that also broke ONNX Runtime's blocked-layout chains.
+    Returns (model, pads folded, resizes)."""
     g = model.graph
     producers = {o: n for n in g.node for o in n.output}
     consumers = {}
@@ -334,9 +335,25 @@ def fold_encoder(model):
             consumers.setdefault(i, []).append(n)
     initializers = {i.name: i for i in g.initializer}
     cache = {}
-    constant = lambda name: _constant(name, producers, initializers, cache)  # noqa: E731
-    drop, rename, new_inits = set(), {}, []
-    pads_folded = resizes = 0
+
+    def constant(name):
+        return _constant(name, producers, initializers, cache)
+
+    drop = _fold_pads(g, consumers, constant)
+    pads_folded = len(drop)
+    rename = _fold_resizes(g, producers, consumers, constant, drop)
+    kept = [rename.get(id(n), n) for n in g.node if id(n) not in drop]
+    del g.node[:]
+    g.node.extend(kept)
+    _drop_unused(g)
+    onnx.checker.check_model(model)
+    return model, pads_folded, len(rename)
+
+
+def _fold_pads(g, consumers, constant):
+    """Moves zero Pads into the Conv after them (and drops no-op Pads); returns the ids of the
+    Pad nodes to drop."""
+    drop = set()
     outputs = {o.name for o in g.output}
     for n in g.node:
         if n.op_type != "Pad" or n.output[0] in outputs:
@@ -346,7 +363,6 @@ def fold_encoder(model):
             for c in consumers.get(n.output[0], []):
                 c.input[:] = [n.input[0] if i == n.output[0] else i for i in c.input]
             drop.add(id(n))
-            pads_folded += 1
             continue
         if len(consumers.get(n.output[0], [])) != 1:
             continue
@@ -365,8 +381,13 @@ def fold_encoder(model):
         conv.attribute.append(helper.make_attribute("pads", new))
         conv.input[0] = n.input[0]
         drop.add(id(n))
-        pads_folded += 1
-    claimed = set()
+    return drop
+
+
+def _fold_resizes(g, producers, consumers, constant, drop):
+    """Replaces each legacy resize (both axes when they follow each other) by one Resize: adds
+    its scales initializer, the replaced nodes' ids to drop; returns {id(last node): Resize}."""
+    rename, claimed = {}, set()
     for n in g.node:
         first = _legacy_resize_axis(n, producers, consumers, constant) if id(n) not in claimed else None
         if first is None:
@@ -385,29 +406,24 @@ def fold_encoder(model):
             out = add2[0]
         claimed.update(id(d) for d in nodes)
         name = out.output[0] + "_scales"
-        new_inits.append(numpy_helper.from_array(np.array(scales, np.float32), name))
+        g.initializer.append(numpy_helper.from_array(np.array(scales, np.float32), name))
         rename[id(out)] = helper.make_node("Resize", [x, "", name], [out.output[0]], mode="linear",
                                            coordinate_transformation_mode="asymmetric")
         drop.update(id(d) for d in nodes if d is not out)
-        resizes += 1
-    kept = [rename.get(id(n), n) for n in g.node if id(n) not in drop or id(n) in rename]
+    return rename
+
+
+def _drop_unused(g):
+    """Removes the nodes and initializers no graph output depends on (what the folds left:
+    the pads' constant subgraphs, the Gathers' indices)."""
+    used = {o.name for o in g.output}
+    kept = []
+    for n in reversed(g.node):  # topological order: consumers come after producers
+        if any(o in used for o in n.output):
+            kept.append(n)
+            used.update(n.input)
     del g.node[:]
-    g.node.extend(kept)
-    g.initializer.extend(new_inits)
-    # Constants only the folded pads used
-    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
-    while True:
-        dead = [n for n in g.node if n.op_type in ("Constant", "ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast")
-                and not any(o in used for o in n.output) and all(constant(i) is not None for i in n.input if i)]
-        if not dead:
-            break
-        ids = {id(n) for n in dead}
-        kept = [n for n in g.node if id(n) not in ids]
-        del g.node[:]
-        g.node.extend(kept)
-        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    g.node.extend(reversed(kept))
     inits = [i for i in g.initializer if i.name in used]
     del g.initializer[:]
     g.initializer.extend(inits)
-    onnx.checker.check_model(model)
-    return model, pads_folded, resizes
